@@ -1,0 +1,139 @@
+//! The default backend: bincode 2 through serde.
+
+use bincode::config::{self, Config, Configuration, Limit};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::Backend;
+use crate::error::BoxError;
+
+/// Tuning for [`BincodeBackend`]. The default is bincode's standard configuration (little endian, variable-length
+/// integers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BincodeConfig {
+    /// Encode integers at their full width instead of as varints (larger files, slightly faster to decode).
+    pub fixed_int_encoding: bool,
+}
+
+impl BincodeConfig {
+    /// The default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`BincodeConfig::fixed_int_encoding`].
+    #[must_use]
+    pub fn fixed_int_encoding(mut self, yes: bool) -> Self {
+        self.fixed_int_encoding = yes;
+        self
+    }
+}
+
+/// A compact binary backend (bincode 2). Fast and small, but not self-describing: types that need
+/// `deserialize_any` (`serde_json::Value`, `#[serde(flatten)]`, untagged enums) need [`JsonBackend`](crate::JsonBackend)
+/// or [`MessagePackBackend`](crate::MessagePackBackend).
+///
+/// Decoding is bounded: bincode's byte-claim limit is set from the payload size (64 times it, at least 16 MiB), so a
+/// crafted length prefix fails instead of allocating.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BincodeBackend {
+    config: BincodeConfig,
+}
+
+impl BincodeBackend {
+    /// The backend with the default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The backend with `config`.
+    pub fn with_config(config: BincodeConfig) -> Self {
+        BincodeBackend { config }
+    }
+
+    /// This backend's configuration.
+    pub fn config(&self) -> BincodeConfig {
+        self.config
+    }
+}
+
+/// How much memory a payload may claim while decoding, relative to its size.
+const CLAIM_FACTOR: usize = 64;
+
+fn decode_with<V: DeserializeOwned, C: Config>(bytes: &[u8], cfg: C) -> Result<V, BoxError> {
+    let (value, used) = bincode::serde::decode_from_slice::<V, C>(bytes, cfg)?;
+    if used != bytes.len() {
+        return Err(format!("{} trailing bytes after the value", bytes.len() - used).into());
+    }
+    Ok(value)
+}
+
+/// Picks the smallest compiled-in claim limit that covers `CLAIM_FACTOR` times the payload.
+fn decode_limited<V: DeserializeOwned, E, I>(bytes: &[u8], cfg: Configuration<E, I>) -> Result<V, BoxError>
+where
+    Configuration<E, I, Limit<{ 1 << 24 }>>: Config,
+    Configuration<E, I, Limit<{ 1 << 28 }>>: Config,
+    Configuration<E, I, Limit<{ 1 << 32 }>>: Config,
+    Configuration<E, I, Limit<{ 1 << 38 }>>: Config,
+{
+    let need = bytes.len().saturating_mul(CLAIM_FACTOR);
+    if need <= 1 << 24 {
+        decode_with(bytes, cfg.with_limit::<{ 1 << 24 }>())
+    } else if need <= 1 << 28 {
+        decode_with(bytes, cfg.with_limit::<{ 1 << 28 }>())
+    } else if need <= 1 << 32 {
+        decode_with(bytes, cfg.with_limit::<{ 1 << 32 }>())
+    } else {
+        decode_with(bytes, cfg.with_limit::<{ 1 << 38 }>())
+    }
+}
+
+impl Backend for BincodeBackend {
+    fn id(&self) -> &'static str {
+        if self.config.fixed_int_encoding {
+            "bincode2-fixint"
+        } else {
+            "bincode2"
+        }
+    }
+
+    fn encode<V: Serialize + ?Sized>(&self, value: &V, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        let r = if self.config.fixed_int_encoding {
+            bincode::serde::encode_into_std_write(value, out, config::standard().with_fixed_int_encoding())
+        } else {
+            bincode::serde::encode_into_std_write(value, out, config::standard())
+        };
+        r.map(drop).map_err(Into::into)
+    }
+
+    fn decode<V: DeserializeOwned>(&self, bytes: &[u8]) -> Result<V, BoxError> {
+        if self.config.fixed_int_encoding {
+            decode_limited(bytes, config::standard().with_fixed_int_encoding())
+        } else {
+            decode_limited(bytes, config::standard())
+        }
+    }
+
+    fn hint(&self, error: &BoxError) -> &'static str {
+        use bincode::error::{DecodeError, EncodeError};
+        let not_self_describing = match error.downcast_ref::<DecodeError>() {
+            Some(DecodeError::Serde(e)) => matches!(
+                e,
+                bincode::serde::DecodeError::AnyNotSupported
+                    | bincode::serde::DecodeError::IgnoredAnyNotSupported
+                    | bincode::serde::DecodeError::IdentifierNotSupported
+            ),
+            _ => false,
+        } || matches!(
+            error.downcast_ref::<EncodeError>(),
+            Some(EncodeError::Serde(bincode::serde::EncodeError::SequenceMustHaveLength))
+        );
+        if not_self_describing {
+            "; bincode is not self-describing and cannot store this type (e.g. serde_json::Value, \
+             #[serde(flatten)], untagged enums, iterators of unknown length): use JsonBackend or MessagePackBackend"
+        } else {
+            ""
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The MessagePack backend (feature `msgpack`).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::Backend;
+use crate::error::BoxError;
+
+/// Tuning for [`MessagePackBackend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessagePackConfig {
+    /// Write structs as maps with field names (the default: robust to field reordering, readable by other
+    /// languages) rather than as arrays (smaller).
+    pub struct_map: bool,
+}
+
+impl Default for MessagePackConfig {
+    fn default() -> Self {
+        MessagePackConfig { struct_map: true }
+    }
+}
+
+impl MessagePackConfig {
+    /// The default configuration (structs as maps).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`MessagePackConfig::struct_map`].
+    #[must_use]
+    pub fn struct_map(mut self, yes: bool) -> Self {
+        self.struct_map = yes;
+        self
+    }
+}
+
+/// A MessagePack backend (rmp-serde). Self-describing and compact. Decoding reads from the payload slice, so a
+/// declared string or binary length beyond the payload fails instead of allocating.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessagePackBackend {
+    config: MessagePackConfig,
+}
+
+impl MessagePackBackend {
+    /// The backend with the default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The backend with `config`.
+    pub fn with_config(config: MessagePackConfig) -> Self {
+        MessagePackBackend { config }
+    }
+}
+
+impl Backend for MessagePackBackend {
+    fn id(&self) -> &'static str {
+        "msgpack"
+    }
+
+    fn encode<V: Serialize + ?Sized>(&self, value: &V, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        if self.config.struct_map {
+            rmp_serde::encode::write_named(out, value)?;
+        } else {
+            rmp_serde::encode::write(out, value)?;
+        }
+        Ok(())
+    }
+
+    fn decode<V: DeserializeOwned>(&self, bytes: &[u8]) -> Result<V, BoxError> {
+        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+        let value = V::deserialize(&mut de)?;
+        let rest = de.get_ref().len();
+        if rest != 0 {
+            return Err(format!("{rest} trailing bytes after the value").into());
+        }
+        Ok(value)
+    }
+
+    fn is_self_describing(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,573 @@
+//! The `Bucket`: a directory of entries with an in-memory tier in front.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::{debug, warn};
+
+use crate::backend::{Backend, BincodeBackend};
+use crate::builder::BucketBuilder;
+use crate::clock::{ms_to_date, Clock};
+use crate::entry::{self, NewEntry};
+use crate::error::{BoxError, Error, Result};
+use crate::key::{DefaultKeyMaker, KeyHash, KeyMaker};
+use crate::memory::{AnyValue, MemEntry, MemoryTier};
+use crate::store::{self, Durability};
+
+/// `lifetime_ms` value meaning "no lifetime".
+const NO_LIFETIME: u64 = u64::MAX;
+
+/// A persistent key/value store in a directory: one checksummed file per entry, an in-memory tier in front.
+///
+/// See the [crate docs](crate) for the on-disk layout, the expiry rules and the failure policy.
+///
+/// `Bucket` is `Send + Sync`; share it with `&`, an `Arc`, or a `static` `LazyLock`.
+pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
+    pub(crate) root: PathBuf,
+    pub(crate) entries: PathBuf,
+    pub(crate) backend: B,
+    pub(crate) keymaker: K,
+    lifetime_ms: AtomicU64,
+    pub(crate) memory: MemoryTier,
+    pub(crate) durability: Durability,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) log_full_keys: bool,
+}
+
+/// Where a hit was served from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitSource {
+    /// The in-memory tier: no file was touched.
+    Memory,
+    /// The entry file.
+    Disk,
+}
+
+/// A value found in a bucket, with its entry's dates.
+#[derive(Debug, Clone)]
+pub struct Hit<V> {
+    /// The value.
+    pub value: V,
+    /// When the entry was written.
+    pub written: DateTime<Utc>,
+    /// When the entry expires; `None` for never.
+    pub expires: Option<DateTime<Utc>>,
+    /// Where it came from.
+    pub source: HitSource,
+}
+
+/// What a write stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored {
+    /// The entry's key hash.
+    pub key: KeyHash,
+    /// When it was written.
+    pub written: DateTime<Utc>,
+    /// When it expires; `None` for never.
+    pub expires: Option<DateTime<Utc>>,
+    /// The entry file's size in bytes.
+    pub file_len: u64,
+}
+
+impl Bucket {
+    /// Opens (creating it and its parents if missing) a bucket in `path` with the defaults: bincode, no lifetime,
+    /// a 64 MiB memory tier, atomic writes without fsync.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the directory cannot be created.
+    pub fn new(path: impl AsRef<Path>) -> Result<Bucket> {
+        Bucket::builder(path).build()
+    }
+
+    /// A builder for a bucket in `path`.
+    pub fn builder(path: impl AsRef<Path>) -> BucketBuilder {
+        BucketBuilder::new(path.as_ref().to_path_buf())
+    }
+}
+
+impl<B: Backend, K: KeyMaker> fmt::Debug for Bucket<B, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bucket")
+            .field("path", &self.root)
+            .field("backend", &self.backend.id())
+            .field("lifetime", &self.lifetime())
+            .field("memory_max_bytes", &self.memory.max_bytes())
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Parts<B, K> {
+    pub root: PathBuf,
+    pub entries: PathBuf,
+    pub backend: B,
+    pub keymaker: K,
+    pub lifetime: Option<Duration>,
+    pub memory_max_bytes: u64,
+    pub durability: Durability,
+    pub clock: Arc<dyn Clock>,
+    pub log_full_keys: bool,
+}
+
+fn lifetime_to_ms(lifetime: Option<Duration>) -> u64 {
+    match lifetime {
+        // Saturate below the sentinel: a lifetime of centuries is still a lifetime.
+        Some(d) => u64::try_from(d.as_millis())
+            .unwrap_or(NO_LIFETIME - 1)
+            .min(NO_LIFETIME - 1),
+        None => NO_LIFETIME,
+    }
+}
+
+impl<B: Backend, K: KeyMaker> Bucket<B, K> {
+    pub(crate) fn from_parts(p: Parts<B, K>) -> Self {
+        Bucket {
+            root: p.root,
+            entries: p.entries,
+            backend: p.backend,
+            keymaker: p.keymaker,
+            lifetime_ms: AtomicU64::new(lifetime_to_ms(p.lifetime)),
+            memory: MemoryTier::new(p.memory_max_bytes),
+            durability: p.durability,
+            clock: p.clock,
+            log_full_keys: p.log_full_keys,
+        }
+    }
+
+    /// The bucket's directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The lifetime given to entries written from now on; `None` when they never expire.
+    pub fn lifetime(&self) -> Option<Duration> {
+        match self.lifetime_ms.load(Ordering::Relaxed) {
+            NO_LIFETIME => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// Sets the lifetime of entries written from now on (millisecond resolution).
+    ///
+    /// Entries already written keep the expiry stamped in them when they were written: this does not shorten or
+    /// extend them. (The Python ancestor re-judged old entries by the current lifetime, so a bucket sharing a
+    /// directory could expire another's entries.)
+    pub fn set_lifetime(&self, lifetime: Option<Duration>) {
+        self.lifetime_ms.store(lifetime_to_ms(lifetime), Ordering::Relaxed);
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The durability setting.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// The memory tier's current size: entries and bytes (file sizes plus a fixed overhead each).
+    pub fn memory_usage(&self) -> (usize, u64) {
+        (self.memory.len(), self.memory.weight())
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The path of the file that holds (or would hold) the entry for `key`.
+    pub fn entry_path(&self, key: &KeyHash) -> PathBuf {
+        store::entry_path(&self.entries, key)
+    }
+
+    /// Hashes a key with the bucket's key maker, logging it at `debug` (abbreviated, or in full when
+    /// [`BucketBuilder::log_full_keys`] is on).
+    ///
+    /// # Errors
+    /// [`Error::Key`] when the key's `Serialize` implementation fails.
+    pub fn key_hash<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<KeyHash> {
+        if !tracing::enabled!(target: "bucketcache", tracing::Level::DEBUG) {
+            return self.keymaker.make_key(key);
+        }
+        let (hash, bytes) = self.keymaker.make_key_with_bytes(key)?;
+        match bytes {
+            Some(bytes) => {
+                let shown = if self.log_full_keys {
+                    bytes.len()
+                } else {
+                    bytes.len().min(48)
+                };
+                let more = if shown < bytes.len() { "…" } else { "" };
+                debug!(
+                    target: "bucketcache",
+                    hash = %hash,
+                    key_len = bytes.len(),
+                    "hashed key b\"{}\"{more}",
+                    bytes[..shown].escape_ascii()
+                );
+            }
+            None => debug!(target: "bucketcache", hash = %hash, "hashed key"),
+        }
+        Ok(hash)
+    }
+
+    /// Reads the value stored under `key`: `Ok(None)` when there is none, it expired, or its file is corrupt
+    /// (logged at `warn`).
+    ///
+    /// ```
+    /// # fn main() -> bucketcache::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let bucket = bucketcache::Bucket::new(dir.path())?;
+    /// bucket.insert("primes", &vec![2u32, 3, 5])?;
+    /// assert_eq!(bucket.get::<Vec<u32>>("primes")?, Some(vec![2, 3, 5]));
+    /// assert_eq!(bucket.get::<Vec<u32>>("evens")?, None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Key`] for a key that cannot be serialized; [`Error::Decode`] when the stored value is not a `V`;
+    /// [`Error::Io`] when the file exists but cannot be read.
+    pub fn get<V>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let hash = self.key_hash(key)?;
+        Ok(self.lookup::<V>(&hash)?.map(|h| h.value))
+    }
+
+    /// Reads the entry for a key hash, with its dates and where it was found.
+    ///
+    /// # Errors
+    /// As [`Bucket::get`].
+    pub fn lookup<V>(&self, key: &KeyHash) -> Result<Option<Hit<V>>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if let Some(entry) = self.memory.get(key) {
+            if entry.expires_ms.is_some() && entry.is_expired_at(self.now_ms()) {
+                self.expire(key);
+                return Ok(None);
+            }
+            let value = match entry.typed::<V>() {
+                Some(v) => Some(v),
+                None => match entry.payload() {
+                    Some(payload) => {
+                        let v: V = self.decode(payload, key)?;
+                        let _ = entry.typed.set(Arc::new(v.clone()));
+                        Some(v)
+                    }
+                    // Known only as another type: the file decides.
+                    None => None,
+                },
+            };
+            if let Some(value) = value {
+                return Ok(Some(Hit {
+                    value,
+                    written: ms_to_date(entry.written_ms),
+                    expires: entry.expires_ms.map(ms_to_date),
+                    source: HitSource::Memory,
+                }));
+            }
+        }
+        self.load::<V>(key)
+    }
+
+    /// Reads, checks and decodes the entry file, and puts the value in the memory tier.
+    fn load<V>(&self, key: &KeyHash) -> Result<Option<Hit<V>>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let path = self.entry_path(key);
+        let Some(file) = store::read_file(&path)? else {
+            return Ok(None);
+        };
+        let Some((header, payload_at)) = self.check_file(&path, key, &file) else {
+            return Ok(None);
+        };
+        if header.is_expired_at(self.now_ms()) {
+            self.expire(key);
+            return Ok(None);
+        }
+        let value: V = self.decode(&file[payload_at..], key)?;
+        debug!(target: "bucketcache", hash = %key, bytes = file.len(), "loaded entry from file");
+        self.memory.insert(
+            *key,
+            Arc::new(MemEntry {
+                file: None,
+                payload_at,
+                file_len: file.len() as u64,
+                written_ms: header.written_ms,
+                expires_ms: header.expires_ms,
+                typed: OnceLock::from(Arc::new(value.clone()) as AnyValue),
+            }),
+        );
+        Ok(Some(Hit {
+            value,
+            written: ms_to_date(header.written_ms),
+            expires: header.expires_ms.map(ms_to_date),
+            source: HitSource::Disk,
+        }))
+    }
+
+    /// Verifies a file read for `key`; `None` (and a `warn`) when it cannot be used.
+    fn check_file(&self, path: &Path, key: &KeyHash, file: &[u8]) -> Option<(entry::EntryHeader, usize)> {
+        match entry::verify(file) {
+            Err(reason) => {
+                warn!(target: "bucketcache", path = %path.display(), %reason, "corrupt entry read as a miss; the next write replaces it");
+                None
+            }
+            Ok((header, _)) if header.key != *key => {
+                warn!(target: "bucketcache", path = %path.display(), reason = %entry::Corrupt::KeyMismatch, "corrupt entry read as a miss; the next write replaces it");
+                None
+            }
+            Ok((header, _)) if header.backend != self.backend.id() => {
+                warn!(
+                    target: "bucketcache",
+                    path = %path.display(),
+                    found = %header.backend,
+                    expected = self.backend.id(),
+                    "entry written by another backend read as a miss; the next write replaces it"
+                );
+                None
+            }
+            Ok(ok) => Some(ok),
+        }
+    }
+
+    fn decode<V: DeserializeOwned>(&self, payload: &[u8], key: &KeyHash) -> Result<V> {
+        self.backend.decode::<V>(payload).map_err(|source| Error::Decode {
+            backend: self.backend.id(),
+            type_name: std::any::type_name::<V>(),
+            path: self.entry_path(key),
+            hint: decode_hint(&self.backend, &source),
+            source,
+        })
+    }
+
+    /// Drops an expired entry from memory and disk.
+    fn expire(&self, key: &KeyHash) {
+        self.memory.remove(key);
+        let path = self.entry_path(key);
+        match store::remove_file(&path) {
+            Ok(_) => debug!(target: "bucketcache", hash = %key, "entry expired; removed"),
+            Err(e) => warn!(target: "bucketcache", error = %e, "could not remove expired entry"),
+        }
+    }
+
+    /// Whether a live (unexpired, intact) entry exists for `key`.
+    ///
+    /// # Errors
+    /// [`Error::Key`] for a key that cannot be serialized; [`Error::Io`] when the file exists but cannot be read.
+    pub fn contains_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool> {
+        let hash = self.key_hash(key)?;
+        self.contains_hash(&hash)
+    }
+
+    /// Whether a live entry exists for a key hash.
+    ///
+    /// # Errors
+    /// As [`Bucket::contains_key`].
+    pub fn contains_hash(&self, key: &KeyHash) -> Result<bool> {
+        let now = self.now_ms();
+        if let Some(entry) = self.memory.get(key) {
+            if !entry.is_expired_at(now) {
+                return Ok(true);
+            }
+            self.expire(key);
+            return Ok(false);
+        }
+        let path = self.entry_path(key);
+        let Some(file) = store::read_file(&path)? else {
+            return Ok(false);
+        };
+        match self.check_file(&path, key, &file) {
+            Some((header, _)) if header.is_expired_at(now) => {
+                self.expire(key);
+                Ok(false)
+            }
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
+    }
+
+    /// Stores `value` under `key`, replacing any entry, with the bucket's current lifetime counted from now.
+    ///
+    /// # Errors
+    /// [`Error::Key`] for a key that cannot be serialized, [`Error::Encode`] for a value the backend cannot
+    /// represent, [`Error::Io`] when the file cannot be written (the previous entry, if any, is then unchanged).
+    pub fn insert<Q, V>(&self, key: &Q, value: &V) -> Result<()>
+    where
+        Q: Serialize + ?Sized,
+        V: Serialize + ?Sized,
+    {
+        let hash = self.key_hash(key)?;
+        self.insert_hashed(&hash, value, None).map(drop)
+    }
+
+    /// Stores `value` under a key hash, recording `function` (the caller's path) in the header.
+    ///
+    /// # Errors
+    /// As [`Bucket::insert`].
+    pub fn insert_hashed<V: Serialize + ?Sized>(
+        &self,
+        key: &KeyHash,
+        value: &V,
+        function: Option<&str>,
+    ) -> Result<Stored> {
+        let (file, meta) = self.encode_entry(key, value, function)?;
+        self.write_file(file, meta, None)
+    }
+
+    /// Stores a value under a key hash and keeps a clone of it in the memory tier, so the next hit needs no decode.
+    ///
+    /// # Errors
+    /// As [`Bucket::insert`].
+    pub fn insert_typed<V>(&self, key: &KeyHash, value: &V, function: Option<&str>) -> Result<Stored>
+    where
+        V: Serialize + Clone + Send + Sync + 'static,
+    {
+        let (file, meta) = self.encode_entry(key, value, function)?;
+        self.write_file(file, meta, Some(Arc::new(value.clone())))
+    }
+
+    /// Builds the entry file for a value, stamped with the current time and lifetime.
+    pub(crate) fn encode_entry<V: Serialize + ?Sized>(
+        &self,
+        key: &KeyHash,
+        value: &V,
+        function: Option<&str>,
+    ) -> Result<(Vec<u8>, PendingMeta)> {
+        let written_ms = self.now_ms();
+        let expires_ms = match self.lifetime_ms.load(Ordering::Relaxed) {
+            NO_LIFETIME => None,
+            ms => Some(written_ms.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))),
+        };
+        let meta = NewEntry {
+            key: *key,
+            backend: self.backend.id(),
+            function,
+            written_ms,
+            expires_ms,
+        };
+        let (file, payload_at) = entry::build(meta, |out| self.backend.encode(value, out)).map_err(|source| {
+            let e = Error::Encode {
+                backend: self.backend.id(),
+                hint: encode_hint(&self.backend, &source),
+                source,
+            };
+            warn!(target: "bucketcache", hash = %key, error = %e, "value not stored");
+            e
+        })?;
+        Ok((
+            file,
+            PendingMeta {
+                key: *key,
+                payload_at,
+                written_ms,
+                expires_ms,
+            },
+        ))
+    }
+
+    /// Writes a built entry file into place and updates the memory tier.
+    pub(crate) fn write_file(&self, file: Vec<u8>, meta: PendingMeta, typed: Option<AnyValue>) -> Result<Stored> {
+        let path = self.entry_path(&meta.key);
+        if let Err(e) = store::write_atomic(&path, &file, self.durability) {
+            warn!(target: "bucketcache", hash = %meta.key, error = %e, "write failed");
+            return Err(e);
+        }
+        debug!(target: "bucketcache", hash = %meta.key, bytes = file.len(), "wrote entry");
+        let file_len = file.len() as u64;
+        let entry = MemEntry {
+            file_len,
+            payload_at: meta.payload_at,
+            file: if typed.is_some() { None } else { Some(file) },
+            written_ms: meta.written_ms,
+            expires_ms: meta.expires_ms,
+            typed: typed.map(OnceLock::from).unwrap_or_default(),
+        };
+        self.memory.insert(meta.key, Arc::new(entry));
+        Ok(Stored {
+            key: meta.key,
+            written: ms_to_date(meta.written_ms),
+            expires: meta.expires_ms.map(ms_to_date),
+            file_len,
+        })
+    }
+
+    /// Removes the entry for `key` from memory and disk; `true` when there was one.
+    ///
+    /// # Errors
+    /// [`Error::Key`] for a key that cannot be serialized; [`Error::Io`] when the file cannot be removed.
+    pub fn remove<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool> {
+        let hash = self.key_hash(key)?;
+        self.remove_hash(&hash)
+    }
+
+    /// Removes the entry for a key hash from memory and disk; `true` when there was one.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be removed.
+    pub fn remove_hash(&self, key: &KeyHash) -> Result<bool> {
+        let in_memory = self.memory.remove(key);
+        let on_disk = store::remove_file(&self.entry_path(key))?;
+        Ok(in_memory || on_disk)
+    }
+
+    /// Drops `key` from the memory tier only; its file stays, and the next read loads it again.
+    pub fn unload_key<Q: Serialize + ?Sized>(&self, key: &Q) {
+        match self.key_hash(key) {
+            Ok(hash) => {
+                self.memory.remove(&hash);
+            }
+            Err(e) => warn!(target: "bucketcache", error = %e, "unload_key: key cannot be hashed"),
+        }
+    }
+
+    /// Drops a key hash from the memory tier only.
+    pub fn unload_hash(&self, key: &KeyHash) {
+        self.memory.remove(key);
+    }
+
+    /// Empties the memory tier (files stay).
+    pub fn unload_all(&self) {
+        self.memory.clear();
+    }
+}
+
+/// What [`Bucket::write_file`] needs besides the file bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PendingMeta {
+    pub key: KeyHash,
+    pub payload_at: usize,
+    pub written_ms: i64,
+    pub expires_ms: Option<i64>,
+}
+
+fn encode_hint<B: Backend>(backend: &B, e: &BoxError) -> &'static str {
+    backend.hint(e)
+}
+
+fn decode_hint<B: Backend>(backend: &B, e: &BoxError) -> &'static str {
+    match backend.hint(e) {
+        "" => "; if the function or type changed, the entry is stale: it is replaced by the next write",
+        h => h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Bucket>();
+    }
+}

@@ -1,0 +1,192 @@
+//! `BucketBuilder`: every setting of a bucket, with documented defaults.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{Backend, BincodeBackend, MAX_BACKEND_ID_LEN};
+use crate::bucket::{Bucket, Parts};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::key::{DefaultKeyMaker, KeyMaker};
+use crate::store::{self, Durability, ENTRIES_DIR};
+
+/// Default bound of the memory tier: 64 MiB.
+pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Configures and opens a [`Bucket`].
+///
+/// Defaults: no lifetime (entries never expire), [`BincodeBackend`], [`DefaultKeyMaker`], a memory tier of
+/// [`DEFAULT_MEMORY_MAX_BYTES`], [`Durability::Atomic`] (no fsync), the system clock, abbreviated key logging.
+///
+/// ```
+/// use std::time::Duration;
+/// # fn main() -> bucketcache::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let bucket = bucketcache::Bucket::builder(dir.path()).hours(1).minutes(30).build()?;
+/// assert_eq!(bucket.lifetime(), Some(Duration::from_secs(90 * 60)));
+/// # Ok(()) }
+/// ```
+#[must_use]
+#[derive(Debug)]
+pub struct BucketBuilder<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
+    path: PathBuf,
+    lifetime: Option<Duration>,
+    shortcuts: Option<u128>,
+    backend: B,
+    keymaker: K,
+    memory_max_bytes: u64,
+    durability: Durability,
+    clock: Arc<dyn Clock>,
+    log_full_keys: bool,
+}
+
+impl BucketBuilder {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        BucketBuilder {
+            path,
+            lifetime: None,
+            shortcuts: None,
+            backend: BincodeBackend::default(),
+            keymaker: DefaultKeyMaker,
+            memory_max_bytes: DEFAULT_MEMORY_MAX_BYTES,
+            durability: Durability::default(),
+            clock: Arc::new(SystemClock),
+            log_full_keys: false,
+        }
+    }
+}
+
+impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
+    /// Entries written by the bucket expire this long after each write. Cannot be combined with the shortcuts
+    /// ([`days`](Self::days), [`hours`](Self::hours), ...).
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = Some(lifetime);
+        self
+    }
+
+    fn add_ms(mut self, n: u64, unit_ms: u128) -> Self {
+        let add = u128::from(n).saturating_mul(unit_ms);
+        self.shortcuts = Some(self.shortcuts.unwrap_or(0).saturating_add(add));
+        self
+    }
+
+    /// Adds `n` days to the lifetime (the shortcuts add up).
+    pub fn days(self, n: u64) -> Self {
+        self.add_ms(n, 86_400_000)
+    }
+
+    /// Adds `n` hours to the lifetime.
+    pub fn hours(self, n: u64) -> Self {
+        self.add_ms(n, 3_600_000)
+    }
+
+    /// Adds `n` minutes to the lifetime.
+    pub fn minutes(self, n: u64) -> Self {
+        self.add_ms(n, 60_000)
+    }
+
+    /// Adds `n` seconds to the lifetime.
+    pub fn seconds(self, n: u64) -> Self {
+        self.add_ms(n, 1_000)
+    }
+
+    /// Adds `n` milliseconds to the lifetime.
+    pub fn milliseconds(self, n: u64) -> Self {
+        self.add_ms(n, 1)
+    }
+
+    /// The serialization backend (default [`BincodeBackend`]).
+    pub fn backend<B2: Backend>(self, backend: B2) -> BucketBuilder<B2, K> {
+        BucketBuilder {
+            path: self.path,
+            lifetime: self.lifetime,
+            shortcuts: self.shortcuts,
+            backend,
+            keymaker: self.keymaker,
+            memory_max_bytes: self.memory_max_bytes,
+            durability: self.durability,
+            clock: self.clock,
+            log_full_keys: self.log_full_keys,
+        }
+    }
+
+    /// The key maker (default [`DefaultKeyMaker`]).
+    pub fn keymaker<K2: KeyMaker>(self, keymaker: K2) -> BucketBuilder<B, K2> {
+        BucketBuilder {
+            path: self.path,
+            lifetime: self.lifetime,
+            shortcuts: self.shortcuts,
+            backend: self.backend,
+            keymaker,
+            memory_max_bytes: self.memory_max_bytes,
+            durability: self.durability,
+            clock: self.clock,
+            log_full_keys: self.log_full_keys,
+        }
+    }
+
+    /// Bound of the in-memory tier, in bytes (entry file sizes plus a small overhead each); least recently used
+    /// entries are evicted past it. `0` disables the tier: every read goes to the file. Default 64 MiB.
+    pub fn memory_max_bytes(mut self, bytes: u64) -> Self {
+        self.memory_max_bytes = bytes;
+        self
+    }
+
+    /// Whether writes are fsynced (default [`Durability::Atomic`]: atomic rename, no fsync).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The clock used for write times and expiry (default: the system clock). Tests use a
+    /// [`ManualClock`](crate::ManualClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Log keys in full at `debug` instead of abbreviated (default off). Keys hold argument values, which may be
+    /// secrets: switch this on only where logs are private.
+    pub fn log_full_keys(mut self, yes: bool) -> Self {
+        self.log_full_keys = yes;
+        self
+    }
+
+    /// Opens the bucket, creating its directory (and parents) if missing, with mode 0700 on Unix.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when both a lifetime and shortcuts were given or the backend id is invalid;
+    /// [`Error::Io`] when the directory cannot be created (for example, a file is in the way).
+    pub fn build(self) -> Result<Bucket<B, K>> {
+        let lifetime =
+            match (self.lifetime, self.shortcuts) {
+                (Some(_), Some(_)) => return Err(Error::config(
+                    "both `lifetime(..)` and a shortcut (`days`, `hours`, `minutes`, `seconds`, `milliseconds`) were \
+                     given; use one or the other",
+                )),
+                (Some(l), None) => Some(l),
+                (None, Some(ms)) => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))),
+                (None, None) => None,
+            };
+        let id = self.backend.id();
+        if id.is_empty() || id.len() > MAX_BACKEND_ID_LEN || !id.is_ascii() {
+            return Err(Error::config(format!(
+                "backend id {id:?} must be 1 to {MAX_BACKEND_ID_LEN} ASCII characters"
+            )));
+        }
+        let entries = self.path.join(ENTRIES_DIR);
+        store::create_dir_private(&entries).map_err(|e| Error::io("create bucket directory", &entries, e))?;
+        Ok(Bucket::from_parts(Parts {
+            root: self.path,
+            entries,
+            backend: self.backend,
+            keymaker: self.keymaker,
+            lifetime,
+            memory_max_bytes: self.memory_max_bytes,
+            durability: self.durability,
+            clock: self.clock,
+            log_full_keys: self.log_full_keys,
+        }))
+    }
+}

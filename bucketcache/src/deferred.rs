@@ -1,0 +1,263 @@
+//! Deferred writes: changes held in memory until `sync()`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::warn;
+
+use crate::backend::Backend;
+use crate::bucket::{Bucket, PendingMeta};
+use crate::error::{Error, Result};
+use crate::key::{KeyHash, KeyMaker};
+use crate::memory::AnyValue;
+
+enum Pending {
+    /// An encoded entry file waiting to be written, with the typed value when it was inserted as one.
+    Write {
+        file: Vec<u8>,
+        meta: PendingMeta,
+        typed: Option<AnyValue>,
+    },
+    Remove,
+}
+
+/// A view of a [`Bucket`] whose writes and removals stay in memory until [`sync`](Self::sync).
+///
+/// Reads see the pending changes first, then the bucket. Only keys changed through this view are written by
+/// `sync` (one file each, atomically). Each entry's write time and expiry are those of its `insert` call.
+/// Dropping the view with unsynced changes syncs them and logs failures at `warn`; use
+/// [`discard`](Self::discard) to drop them instead, or [`deferred_write`] for all-or-nothing use.
+pub struct DeferredWriteBucket<'a, B: Backend, K: KeyMaker> {
+    bucket: &'a Bucket<B, K>,
+    pending: Mutex<HashMap<KeyHash, Pending>>,
+}
+
+impl<B: Backend, K: KeyMaker> Bucket<B, K> {
+    /// A deferred-write view of this bucket.
+    ///
+    /// ```
+    /// # fn main() -> bucketcache::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let bucket = bucketcache::Bucket::new(dir.path())?;
+    /// let deferred = bucket.deferred();
+    /// deferred.insert("a", &1u32)?;
+    /// assert_eq!(deferred.get::<u32>("a")?, Some(1));
+    /// assert_eq!(bucket.get::<u32>("a")?, None); // not written yet
+    /// deferred.sync()?;
+    /// assert_eq!(bucket.get::<u32>("a")?, Some(1));
+    /// # Ok(()) }
+    /// ```
+    pub fn deferred(&self) -> DeferredWriteBucket<'_, B, K> {
+        DeferredWriteBucket {
+            bucket: self,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
+    fn pending(&self) -> MutexGuard<'_, HashMap<KeyHash, Pending>> {
+        // A panic while holding the lock leaves the map consistent (each operation is one insert/remove).
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The bucket this view writes to.
+    pub fn bucket(&self) -> &'a Bucket<B, K> {
+        self.bucket
+    }
+
+    /// Number of keys with unsynced changes.
+    pub fn pending_len(&self) -> usize {
+        self.pending().len()
+    }
+
+    /// Holds `value` for `key` until `sync`. The value is encoded now, so encoding errors surface here.
+    ///
+    /// # Errors
+    /// [`Error::Key`] or [`Error::Encode`].
+    pub fn insert<Q, V>(&self, key: &Q, value: &V) -> Result<()>
+    where
+        Q: Serialize + ?Sized,
+        V: Serialize + ?Sized,
+    {
+        let hash = self.bucket.key_hash(key)?;
+        let (file, meta) = self.bucket.encode_entry(&hash, value, None)?;
+        self.pending().insert(
+            hash,
+            Pending::Write {
+                file,
+                meta,
+                typed: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Reads `key`: a pending change if there is one, else the bucket.
+    ///
+    /// # Errors
+    /// As [`Bucket::get`].
+    pub fn get<V>(&self, key: &(impl Serialize + ?Sized)) -> Result<Option<V>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let hash = self.bucket.key_hash(key)?;
+        let payload = match self.pending().get(&hash) {
+            Some(Pending::Remove) => return Ok(None),
+            Some(Pending::Write { typed, file, meta }) => {
+                if let Some(v) = typed.as_ref().and_then(|t| t.downcast_ref::<V>()) {
+                    return Ok(Some(v.clone()));
+                }
+                Some(file[meta.payload_at..].to_vec())
+            }
+            None => None,
+        };
+        match payload {
+            Some(payload) => self
+                .bucket
+                .backend
+                .decode::<V>(&payload)
+                .map(Some)
+                .map_err(|source| Error::Decode {
+                    backend: self.bucket.backend.id(),
+                    type_name: std::any::type_name::<V>(),
+                    path: self.bucket.entry_path(&hash),
+                    hint: "",
+                    source,
+                }),
+            None => Ok(self.bucket.lookup::<V>(&hash)?.map(|h| h.value)),
+        }
+    }
+
+    /// Whether `key` has a live value, pending or stored.
+    ///
+    /// # Errors
+    /// As [`Bucket::contains_key`].
+    pub fn contains_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool> {
+        let hash = self.bucket.key_hash(key)?;
+        match self.pending().get(&hash) {
+            Some(Pending::Remove) => return Ok(false),
+            Some(Pending::Write { .. }) => return Ok(true),
+            None => {}
+        }
+        self.bucket.contains_hash(&hash)
+    }
+
+    /// Marks `key` for removal at `sync`; `true` when it had a pending or stored value.
+    ///
+    /// # Errors
+    /// As [`Bucket::contains_key`].
+    pub fn remove<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool> {
+        let hash = self.bucket.key_hash(key)?;
+        let had = match self.pending().insert(hash, Pending::Remove) {
+            Some(Pending::Write { .. }) => true,
+            Some(Pending::Remove) => false,
+            None => self.bucket.contains_hash(&hash)?,
+        };
+        Ok(had)
+    }
+
+    /// Writes `key`'s pending change now (as the Python ancestor did), then drops it from the memory tier.
+    ///
+    /// # Errors
+    /// As [`Bucket::insert`] when the pending write fails (it stays pending).
+    pub fn unload_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<()> {
+        let hash = self.bucket.key_hash(key)?;
+        let change = self.pending().remove(&hash);
+        if let Some(change) = change {
+            self.apply(hash, change)?;
+        }
+        self.bucket.unload_hash(&hash);
+        Ok(())
+    }
+
+    fn apply(&self, hash: KeyHash, change: Pending) -> Result<()> {
+        let result = match &change {
+            Pending::Write { file, meta, typed } => {
+                self.bucket.write_file(file.clone(), *meta, typed.clone()).map(drop)
+            }
+            Pending::Remove => self.bucket.remove_hash(&hash).map(drop),
+        };
+        if result.is_err() {
+            // Keep the change so a later sync can retry, unless a newer one arrived meanwhile.
+            self.pending().entry(hash).or_insert(change);
+        }
+        result
+    }
+
+    /// Writes every pending change. All are attempted; failed ones stay pending and the first error is returned.
+    ///
+    /// # Errors
+    /// The first [`Error`] a write or removal returned.
+    pub fn sync(&self) -> Result<()> {
+        let changes: Vec<(KeyHash, Pending)> = self.pending().drain().collect();
+        let mut first_error = None;
+        for (hash, change) in changes {
+            if let Err(e) = self.apply(hash, change) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Drops every pending change without writing it.
+    pub fn discard(&self) {
+        self.pending().clear();
+    }
+}
+
+impl<B: Backend, K: KeyMaker> Drop for DeferredWriteBucket<'_, B, K> {
+    fn drop(&mut self) {
+        if self.pending().is_empty() {
+            return;
+        }
+        if let Err(e) = self.sync() {
+            warn!(target: "bucketcache", error = %e, "deferred writes failed when the DeferredWriteBucket was dropped");
+        }
+    }
+}
+
+/// Runs `f` with a deferred view of `bucket`, then syncs if it returned `Ok`. On `Err` nothing is written and the
+/// bucket (files and memory tier) is unchanged.
+///
+/// ```
+/// # fn main() -> bucketcache::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let bucket = bucketcache::Bucket::new(dir.path())?;
+/// bucketcache::deferred_write(&bucket, |d| {
+///     for i in 0..10u32 {
+///         d.insert(&i, &(i * i))?;
+///     }
+///     Ok::<_, bucketcache::Error>(())
+/// })?;
+/// assert_eq!(bucket.get::<u32>(&3u32)?, Some(9));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// `f`'s error, or the first sync error converted into `E`.
+pub fn deferred_write<B, K, T, E, F>(bucket: &Bucket<B, K>, f: F) -> Result<T, E>
+where
+    B: Backend,
+    K: KeyMaker,
+    E: From<Error>,
+    F: FnOnce(&DeferredWriteBucket<'_, B, K>) -> Result<T, E>,
+{
+    let deferred = bucket.deferred();
+    match f(&deferred) {
+        Ok(value) => match deferred.sync() {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                // What failed stays failed; the drop must not retry it behind the caller's back.
+                deferred.discard();
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            deferred.discard();
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! The canonical, type-tagged encoding of a key, as a serde `Serializer` writing into a [`Sink`].
+//!
+//! Rules (format version 1; changing any of them changes every key, so bump [`super::KEY_FORMAT_VERSION`]):
+//! - every value starts with a one-byte tag naming its serde data-model type, so `1u8`, `1u64`, `"1"`, `(1,)` and
+//!   `[1]` all differ; integers are fixed-width little-endian; floats are their IEEE bits (all NaNs folded to one);
+//! - strings and byte strings are length-prefixed (`u64` LE); type, field and variant names are length-prefixed too;
+//! - sequences and tuples are bracketed by a start tag and an end tag, so their length need not be known up front;
+//!   consecutive `u8` elements (a `Vec<u8>` or `[u8; N]`) are packed into chunks of up to [`RUN_CHUNK`] bytes, greedily,
+//!   so hashing a large byte vector costs one buffer copy per byte rather than a tagged write;
+//! - a map is hashed entry by entry (each entry's key and value into its own blake3 hash), and the sorted list of those
+//!   entry digests is written, so two equal `HashMap`s give one key whatever their iteration order.
+//!   A `HashSet` serializes as a sequence, which serde cannot tell apart from a `Vec`: use a `BTreeSet` in keys.
+
+use serde::ser::{self, Serialize};
+
+/// Longest run of `u8` sequence elements written as one chunk.
+pub(crate) const RUN_CHUNK: usize = 4096;
+
+mod tag {
+    pub const UNIT: u8 = 0x01;
+    pub const BOOL: u8 = 0x02;
+    pub const I8: u8 = 0x03;
+    pub const I16: u8 = 0x04;
+    pub const I32: u8 = 0x05;
+    pub const I64: u8 = 0x06;
+    pub const I128: u8 = 0x07;
+    pub const U8: u8 = 0x08;
+    pub const U16: u8 = 0x09;
+    pub const U32: u8 = 0x0A;
+    pub const U64: u8 = 0x0B;
+    pub const U128: u8 = 0x0C;
+    pub const F32: u8 = 0x0D;
+    pub const F64: u8 = 0x0E;
+    pub const CHAR: u8 = 0x0F;
+    pub const STR: u8 = 0x10;
+    pub const BYTES: u8 = 0x11;
+    pub const NONE: u8 = 0x12;
+    pub const SOME: u8 = 0x13;
+    pub const UNIT_STRUCT: u8 = 0x14;
+    pub const UNIT_VARIANT: u8 = 0x15;
+    pub const NEWTYPE_STRUCT: u8 = 0x16;
+    pub const NEWTYPE_VARIANT: u8 = 0x17;
+    pub const SEQ: u8 = 0x18;
+    pub const TUPLE: u8 = 0x19;
+    pub const TUPLE_STRUCT: u8 = 0x1A;
+    pub const TUPLE_VARIANT: u8 = 0x1B;
+    pub const MAP: u8 = 0x1C;
+    pub const STRUCT: u8 = 0x1D;
+    pub const STRUCT_VARIANT: u8 = 0x1E;
+    pub const END: u8 = 0x1F;
+    pub const U8_RUN: u8 = 0x20;
+    pub const SKIPPED_FIELD: u8 = 0x21;
+}
+
+/// Where the canonical bytes go: a buffer (to log them) or a hasher (constant memory).
+pub(crate) trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// A blake3 hasher behind a small buffer, so the many tiny writes of an encoding become few large updates.
+pub(crate) struct HashSink {
+    hasher: blake3::Hasher,
+    buf: Vec<u8>,
+}
+
+const HASH_SINK_BUF: usize = 16 * 1024;
+
+impl HashSink {
+    pub(crate) fn new(hasher: blake3::Hasher) -> Self {
+        HashSink {
+            hasher,
+            buf: Vec::with_capacity(256),
+        }
+    }
+
+    pub(crate) fn finalize(mut self) -> [u8; 32] {
+        self.hasher.update(&self.buf);
+        *self.hasher.finalize().as_bytes()
+    }
+}
+
+impl Sink for HashSink {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() <= HASH_SINK_BUF {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        if !self.buf.is_empty() {
+            self.hasher.update(&self.buf);
+            self.buf.clear();
+        }
+        if bytes.len() >= HASH_SINK_BUF {
+            // Large slices go straight to blake3, which hashes them with SIMD.
+            self.hasher.update(bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+}
+
+/// The error a key's `Serialize` implementation can raise.
+#[derive(Debug)]
+pub(crate) struct KeyEncodeError(pub(crate) String);
+
+impl std::fmt::Display for KeyEncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyEncodeError {}
+
+impl ser::Error for KeyEncodeError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        KeyEncodeError(msg.to_string())
+    }
+}
+
+type Res = Result<(), KeyEncodeError>;
+
+/// The canonical encoder. `run` holds pending `u8` sequence elements (at most one sequence level has a run pending
+/// at a time, because a non-`u8` element flushes the run before it is encoded).
+pub(crate) struct Encoder<S: Sink> {
+    pub(crate) sink: S,
+    run: Vec<u8>,
+}
+
+impl<S: Sink> Encoder<S> {
+    pub(crate) fn new(sink: S) -> Self {
+        Encoder { sink, run: Vec::new() }
+    }
+
+    pub(crate) fn into_sink(self) -> S {
+        self.sink
+    }
+
+    #[inline]
+    fn tag(&mut self, t: u8) {
+        self.sink.put(&[t]);
+    }
+
+    #[inline]
+    fn len(&mut self, n: usize) {
+        self.sink.put(&(n as u64).to_le_bytes());
+    }
+
+    #[inline]
+    fn name(&mut self, s: &str) {
+        self.len(s.len());
+        self.sink.put(s.as_bytes());
+    }
+
+    fn flush_run(&mut self) {
+        if self.run.is_empty() {
+            return;
+        }
+        self.sink.put(&[tag::U8_RUN]);
+        self.sink.put(&(self.run.len() as u16).to_le_bytes());
+        self.sink.put(&self.run);
+        self.run.clear();
+    }
+
+    #[inline]
+    fn push_run(&mut self, b: u8) {
+        if self.run.capacity() == 0 {
+            self.run.reserve_exact(RUN_CHUNK);
+        }
+        self.run.push(b);
+        if self.run.len() == RUN_CHUNK {
+            self.flush_run();
+        }
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        value.serialize(Element(self))
+    }
+
+    fn end(&mut self) -> Res {
+        self.flush_run();
+        self.tag(tag::END);
+        Ok(())
+    }
+}
+
+/// Hashes one map entry (key then value) into its own digest, with the same encoding rules.
+fn entry_digest<K: Serialize + ?Sized, V: Serialize + ?Sized>(key: &K, value: &V) -> Result<[u8; 32], KeyEncodeError> {
+    let mut enc = Encoder::new(HashSink::new(blake3::Hasher::new_keyed(super::map_entry_key())));
+    key.serialize(&mut enc)?;
+    value.serialize(&mut enc)?;
+    Ok(enc.into_sink().finalize())
+}
+
+/// A sequence element: `u8` joins the pending run, anything else flushes it first.
+struct Element<'a, S: Sink>(&'a mut Encoder<S>);
+
+macro_rules! forward_flushing {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(
+            #[inline]
+            fn $method(self, $($arg: $ty),*) -> $ret {
+                self.0.flush_run();
+                self.0.$method($($arg),*)
+            }
+        )*
+    };
+}
+
+impl<'a, S: Sink> ser::Serializer for Element<'a, S> {
+    type Ok = ();
+    type Error = KeyEncodeError;
+    type SerializeSeq = &'a mut Encoder<S>;
+    type SerializeTuple = &'a mut Encoder<S>;
+    type SerializeTupleStruct = &'a mut Encoder<S>;
+    type SerializeTupleVariant = &'a mut Encoder<S>;
+    type SerializeMap = MapEncoder<'a, S>;
+    type SerializeStruct = &'a mut Encoder<S>;
+    type SerializeStructVariant = &'a mut Encoder<S>;
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Res {
+        self.0.push_run(v);
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Res {
+        self.0.flush_run();
+        self.0.serialize_some(value)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Res {
+        self.0.flush_run();
+        self.0.serialize_newtype_struct(name, value)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        idx: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Res {
+        self.0.flush_run();
+        self.0.serialize_newtype_variant(name, idx, variant, value)
+    }
+
+    forward_flushing! {
+        serialize_bool(v: bool) -> Res;
+        serialize_i8(v: i8) -> Res;
+        serialize_i16(v: i16) -> Res;
+        serialize_i32(v: i32) -> Res;
+        serialize_i64(v: i64) -> Res;
+        serialize_i128(v: i128) -> Res;
+        serialize_u16(v: u16) -> Res;
+        serialize_u32(v: u32) -> Res;
+        serialize_u64(v: u64) -> Res;
+        serialize_u128(v: u128) -> Res;
+        serialize_f32(v: f32) -> Res;
+        serialize_f64(v: f64) -> Res;
+        serialize_char(v: char) -> Res;
+        serialize_str(v: &str) -> Res;
+        serialize_bytes(v: &[u8]) -> Res;
+        serialize_none() -> Res;
+        serialize_unit() -> Res;
+        serialize_unit_struct(name: &'static str) -> Res;
+        serialize_unit_variant(name: &'static str, idx: u32, variant: &'static str) -> Res;
+        serialize_seq(len: Option<usize>) -> Result<Self::SerializeSeq, KeyEncodeError>;
+        serialize_tuple(len: usize) -> Result<Self::SerializeTuple, KeyEncodeError>;
+        serialize_tuple_struct(name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct, KeyEncodeError>;
+        serialize_tuple_variant(name: &'static str, idx: u32, variant: &'static str, len: usize) -> Result<Self::SerializeTupleVariant, KeyEncodeError>;
+        serialize_map(len: Option<usize>) -> Result<Self::SerializeMap, KeyEncodeError>;
+        serialize_struct(name: &'static str, len: usize) -> Result<Self::SerializeStruct, KeyEncodeError>;
+        serialize_struct_variant(name: &'static str, idx: u32, variant: &'static str, len: usize) -> Result<Self::SerializeStructVariant, KeyEncodeError>;
+    }
+}
+
+impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
+    type Ok = ();
+    type Error = KeyEncodeError;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = MapEncoder<'a, S>;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    fn serialize_bool(self, v: bool) -> Res {
+        self.sink.put(&[tag::BOOL, v as u8]);
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Res {
+        self.sink.put(&[tag::I8, v as u8]);
+        Ok(())
+    }
+    fn serialize_i16(self, v: i16) -> Res {
+        self.tag(tag::I16);
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_i32(self, v: i32) -> Res {
+        self.tag(tag::I32);
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_i64(self, v: i64) -> Res {
+        self.tag(tag::I64);
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Res {
+        self.tag(tag::I128);
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Res {
+        self.sink.put(&[tag::U8, v]);
+        Ok(())
+    }
+    fn serialize_u16(self, v: u16) -> Res {
+        self.tag(tag::U16);
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_u32(self, v: u32) -> Res {
+        self.tag(tag::U32);
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Res {
+        let mut b = [0u8; 9];
+        b[0] = tag::U64;
+        b[1..].copy_from_slice(&v.to_le_bytes());
+        self.sink.put(&b);
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Res {
+        self.tag(tag::U128);
+        self.sink.put(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_f32(self, v: f32) -> Res {
+        let bits = if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() };
+        self.tag(tag::F32);
+        self.sink.put(&bits.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_f64(self, v: f64) -> Res {
+        let bits = if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
+        self.tag(tag::F64);
+        self.sink.put(&bits.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Res {
+        self.tag(tag::CHAR);
+        self.sink.put(&(v as u32).to_le_bytes());
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Res {
+        self.tag(tag::STR);
+        self.name(v);
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Res {
+        self.tag(tag::BYTES);
+        self.len(v.len());
+        self.sink.put(v);
+        Ok(())
+    }
+    fn serialize_none(self) -> Res {
+        self.tag(tag::NONE);
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Res {
+        self.tag(tag::SOME);
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Res {
+        self.tag(tag::UNIT);
+        Ok(())
+    }
+    fn serialize_unit_struct(self, name: &'static str) -> Res {
+        self.tag(tag::UNIT_STRUCT);
+        self.name(name);
+        Ok(())
+    }
+    fn serialize_unit_variant(self, name: &'static str, _idx: u32, variant: &'static str) -> Res {
+        self.tag(tag::UNIT_VARIANT);
+        self.name(name);
+        self.name(variant);
+        Ok(())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Res {
+        self.tag(tag::NEWTYPE_STRUCT);
+        self.name(name);
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        _idx: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Res {
+        self.tag(tag::NEWTYPE_VARIANT);
+        self.name(name);
+        self.name(variant);
+        value.serialize(self)
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self, KeyEncodeError> {
+        self.tag(tag::SEQ);
+        Ok(self)
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self, KeyEncodeError> {
+        self.tag(tag::TUPLE);
+        Ok(self)
+    }
+    fn serialize_tuple_struct(self, name: &'static str, _len: usize) -> Result<Self, KeyEncodeError> {
+        self.tag(tag::TUPLE_STRUCT);
+        self.name(name);
+        Ok(self)
+    }
+    fn serialize_tuple_variant(
+        self,
+        name: &'static str,
+        _idx: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Self, KeyEncodeError> {
+        self.tag(tag::TUPLE_VARIANT);
+        self.name(name);
+        self.name(variant);
+        Ok(self)
+    }
+    fn serialize_map(self, len: Option<usize>) -> Result<MapEncoder<'a, S>, KeyEncodeError> {
+        Ok(MapEncoder {
+            enc: self,
+            digests: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            pending_key: None,
+        })
+    }
+    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Self, KeyEncodeError> {
+        self.tag(tag::STRUCT);
+        self.name(name);
+        Ok(self)
+    }
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        _idx: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Self, KeyEncodeError> {
+        self.tag(tag::STRUCT_VARIANT);
+        self.name(name);
+        self.name(variant);
+        Ok(self)
+    }
+}
+
+macro_rules! seq_like {
+    ($trait:ident, $method:ident) => {
+        impl<S: Sink> ser::$trait for &mut Encoder<S> {
+            type Ok = ();
+            type Error = KeyEncodeError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+                self.element(value)
+            }
+            fn end(self) -> Res {
+                Encoder::end(self)
+            }
+        }
+    };
+}
+
+seq_like!(SerializeSeq, serialize_element);
+seq_like!(SerializeTuple, serialize_element);
+seq_like!(SerializeTupleStruct, serialize_field);
+seq_like!(SerializeTupleVariant, serialize_field);
+
+macro_rules! struct_like {
+    ($trait:ident) => {
+        impl<S: Sink> ser::$trait for &mut Encoder<S> {
+            type Ok = ();
+            type Error = KeyEncodeError;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
+                self.name(key);
+                value.serialize(&mut **self)
+            }
+            fn skip_field(&mut self, key: &'static str) -> Res {
+                self.tag(tag::SKIPPED_FIELD);
+                self.name(key);
+                Ok(())
+            }
+            fn end(self) -> Res {
+                Encoder::end(self)
+            }
+        }
+    };
+}
+
+struct_like!(SerializeStruct);
+struct_like!(SerializeStructVariant);
+
+/// Collects one digest per entry, then writes them sorted.
+pub(crate) struct MapEncoder<'a, S: Sink> {
+    enc: &'a mut Encoder<S>,
+    digests: Vec<[u8; 32]>,
+    /// A key given through `serialize_key`, waiting for its value (encoded, so the borrow can end).
+    pending_key: Option<Vec<u8>>,
+}
+
+impl<S: Sink> ser::SerializeMap for MapEncoder<'_, S> {
+    type Ok = ();
+    type Error = KeyEncodeError;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
+        let mut enc = Encoder::new(Vec::new());
+        key.serialize(&mut enc)?;
+        self.pending_key = Some(enc.into_sink());
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        let key = self
+            .pending_key
+            .take()
+            .ok_or_else(|| KeyEncodeError("serialize_value called before serialize_key".into()))?;
+        let mut enc = Encoder::new(HashSink::new(blake3::Hasher::new_keyed(super::map_entry_key())));
+        enc.sink.put(&key);
+        value.serialize(&mut enc)?;
+        self.digests.push(enc.into_sink().finalize());
+        Ok(())
+    }
+
+    fn serialize_entry<K: Serialize + ?Sized, V: Serialize + ?Sized>(&mut self, key: &K, value: &V) -> Res {
+        self.digests.push(entry_digest(key, value)?);
+        Ok(())
+    }
+
+    fn end(mut self) -> Res {
+        self.digests.sort_unstable();
+        self.enc.tag(tag::MAP);
+        self.enc.len(self.digests.len());
+        for d in &self.digests {
+            self.enc.sink.put(d);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+        let mut enc = Encoder::new(Vec::new());
+        v.serialize(&mut enc).expect("encodes");
+        enc.into_sink()
+    }
+
+    #[test]
+    fn types_are_tagged_apart() {
+        assert_ne!(bytes(&(1u32, 2u32)), bytes(&vec![1u32, 2u32]));
+        assert_ne!(bytes(&vec![1u32, 2u32]), bytes("[1, 2]"));
+        assert_ne!(bytes(&1u8), bytes(&1u64));
+        assert_ne!(bytes(&Some(1u8)), bytes(&1u8));
+        assert_ne!(bytes(&serde_bytes_like()), bytes(&vec![1u8, 2, 3]));
+    }
+
+    fn serde_bytes_like() -> &'static str {
+        "\u{1}\u{2}\u{3}"
+    }
+
+    #[test]
+    fn u8_runs_are_chunked_and_split_around_other_elements() {
+        let v: Vec<u8> = (0..RUN_CHUNK as u32 + 10).map(|i| i as u8).collect();
+        let b = bytes(&v);
+        // SEQ, RUN(4096), RUN(10), END
+        assert_eq!(b.len(), 1 + (3 + RUN_CHUNK) + (3 + 10) + 1);
+        assert_eq!(b[0], tag::SEQ);
+        assert_eq!(b[1], tag::U8_RUN);
+        assert_eq!(*b.last().expect("non-empty"), tag::END);
+        // Nested: a sequence of byte vectors keeps the runs of each apart.
+        assert_ne!(bytes(&vec![vec![1u8], vec![2u8]]), bytes(&vec![vec![1u8, 2u8]]));
+    }
+
+    #[test]
+    fn maps_are_order_independent() {
+        let mut a = std::collections::HashMap::new();
+        let mut b = std::collections::HashMap::new();
+        for i in 0..100u32 {
+            a.insert(i, i.to_string());
+        }
+        for i in (0..100u32).rev() {
+            b.insert(i, i.to_string());
+        }
+        let ordered: std::collections::BTreeMap<u32, String> = a.clone().into_iter().collect();
+        assert_eq!(bytes(&a), bytes(&b));
+        assert_eq!(bytes(&a), bytes(&ordered));
+    }
+
+    #[test]
+    fn nan_is_canonical_and_signed_zero_is_not_folded() {
+        assert_eq!(bytes(&f64::NAN), bytes(&-f64::NAN));
+        assert_ne!(bytes(&0.0f64), bytes(&-0.0f64));
+    }
+
+    #[test]
+    fn hash_sink_matches_one_shot_hash_across_buffer_boundaries() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        for split in [1usize, 100, HASH_SINK_BUF - 1, HASH_SINK_BUF, HASH_SINK_BUF + 1] {
+            let mut s = HashSink::new(blake3::Hasher::new());
+            for chunk in data.chunks(split) {
+                s.put(chunk);
+            }
+            assert_eq!(s.finalize(), *blake3::hash(&data).as_bytes(), "split {split}");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Key derivation: any `Serialize` key becomes a 32-byte blake3 [`KeyHash`].
+//!
+//! The hash is blake3, keyed with a domain key derived from the key format version, over the canonical, type-tagged
+//! encoding described in `encoder.rs`. [`DefaultKeyMaker`] builds that encoding in memory (so it can be logged);
+//! [`StreamingDefaultKeyMaker`] feeds it to the hasher as it is produced, in constant memory. Both give the same hash.
+
+mod encoder;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::LazyLock;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use encoder::{Encoder, HashSink};
+
+/// Version of the key encoding. Part of the hash's domain key: changing it changes every key.
+pub const KEY_FORMAT_VERSION: u32 = 1;
+
+static KEY_DOMAIN: LazyLock<[u8; 32]> =
+    LazyLock::new(|| blake3::derive_key("bucketcache 2026-11 key format v1", &KEY_FORMAT_VERSION.to_le_bytes()));
+static MAP_ENTRY_DOMAIN: LazyLock<[u8; 32]> =
+    LazyLock::new(|| blake3::derive_key("bucketcache 2026-11 map entry v1", &KEY_FORMAT_VERSION.to_le_bytes()));
+
+pub(crate) fn map_entry_key() -> &'static [u8; 32] {
+    &MAP_ENTRY_DOMAIN
+}
+
+fn key_hasher() -> blake3::Hasher {
+    blake3::Hasher::new_keyed(&KEY_DOMAIN)
+}
+
+/// The 32-byte hash that names an entry; its hex form is the entry's file name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyHash(pub [u8; 32]);
+
+impl KeyHash {
+    /// The raw hash bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 64-character lower-case hex form.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 0xF) as usize] as char);
+        }
+        s
+    }
+
+    /// Parses the 64-character hex form (either case); `None` for anything else.
+    pub fn from_hex(s: &str) -> Option<KeyHash> {
+        let b = s.as_bytes();
+        if b.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in b.chunks_exact(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(KeyHash(out))
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl fmt::Display for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyHash({})", self.to_hex())
+    }
+}
+
+/// Turns a key into a [`KeyHash`]. Implement it to change how keys are derived.
+///
+/// Implementations must be deterministic across processes and platforms: equal keys must give equal hashes
+/// forever, or persisted entries become unreachable.
+pub trait KeyMaker: Send + Sync + 'static {
+    /// Hashes `key`.
+    ///
+    /// # Errors
+    /// [`Error::Key`] when the key's `Serialize` implementation fails.
+    fn make_key<T: Serialize + ?Sized>(&self, key: &T) -> Result<KeyHash>;
+
+    /// Hashes `key` and also returns its canonical bytes when the key maker has them at hand (for logging).
+    /// The default returns no bytes.
+    ///
+    /// # Errors
+    /// As [`KeyMaker::make_key`].
+    fn make_key_with_bytes<T: Serialize + ?Sized>(&self, key: &T) -> Result<(KeyHash, Option<Vec<u8>>)> {
+        Ok((self.make_key(key)?, None))
+    }
+}
+
+fn key_error(e: encoder::KeyEncodeError) -> Error {
+    Error::Key { message: e.0 }
+}
+
+thread_local! {
+    // Reused buffers: a key of a few dozen bytes should not cost an allocation.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Large scratch buffers are not kept around after use.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+fn with_scratch<R>(f: impl FnOnce(Vec<u8>) -> (Vec<u8>, R)) -> R {
+    let buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let (mut buf, r) = f(buf);
+    if buf.capacity() <= SCRATCH_KEEP {
+        buf.clear();
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
+    }
+    r
+}
+
+/// The canonical encoding of `key`, as bytes (what [`DefaultKeyMaker`] hashes).
+///
+/// # Errors
+/// [`Error::Key`] when the key's `Serialize` implementation fails.
+pub fn canonical_key_bytes<T: Serialize + ?Sized>(key: &T) -> Result<Vec<u8>> {
+    let mut enc = Encoder::new(Vec::new());
+    key.serialize(&mut enc).map_err(key_error)?;
+    Ok(enc.into_sink())
+}
+
+/// The default key maker: builds the canonical bytes in memory, then hashes them.
+///
+/// Memory use is the size of the encoding; for keys holding large buffers use [`StreamingDefaultKeyMaker`], which
+/// gives the same hashes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultKeyMaker;
+
+impl DefaultKeyMaker {
+    /// A new default key maker.
+    pub fn new() -> Self {
+        DefaultKeyMaker
+    }
+}
+
+impl KeyMaker for DefaultKeyMaker {
+    fn make_key<T: Serialize + ?Sized>(&self, key: &T) -> Result<KeyHash> {
+        with_scratch(|buf| {
+            let mut enc = Encoder::new(buf);
+            let r = key.serialize(&mut enc).map_err(key_error).map(|()| {
+                let mut h = key_hasher();
+                h.update(&enc.sink);
+                KeyHash(*h.finalize().as_bytes())
+            });
+            (enc.into_sink(), r)
+        })
+    }
+
+    fn make_key_with_bytes<T: Serialize + ?Sized>(&self, key: &T) -> Result<(KeyHash, Option<Vec<u8>>)> {
+        let bytes = canonical_key_bytes(key)?;
+        let mut h = key_hasher();
+        h.update(&bytes);
+        Ok((KeyHash(*h.finalize().as_bytes()), Some(bytes)))
+    }
+}
+
+/// A key maker that streams the canonical encoding into the hasher: constant memory (a 16 KiB buffer) whatever the
+/// key's size, and the same hash as [`DefaultKeyMaker`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamingDefaultKeyMaker;
+
+impl StreamingDefaultKeyMaker {
+    /// A new streaming key maker.
+    pub fn new() -> Self {
+        StreamingDefaultKeyMaker
+    }
+}
+
+impl KeyMaker for StreamingDefaultKeyMaker {
+    fn make_key<T: Serialize + ?Sized>(&self, key: &T) -> Result<KeyHash> {
+        let mut enc = Encoder::new(HashSink::new(key_hasher()));
+        key.serialize(&mut enc).map_err(key_error)?;
+        Ok(KeyHash(enc.into_sink().finalize()))
+    }
+}
+
+/// Hashes a key with the default encoding (what both provided key makers compute).
+///
+/// # Errors
+/// [`Error::Key`] when the key's `Serialize` implementation fails.
+pub fn default_key_hash<T: Serialize + ?Sized>(key: &T) -> Result<KeyHash> {
+    StreamingDefaultKeyMaker.make_key(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let h = default_key_hash("abc").expect("hash");
+        assert_eq!(KeyHash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(KeyHash::from_hex(&h.to_hex().to_uppercase()), Some(h));
+        assert_eq!(KeyHash::from_hex("zz"), None);
+        assert_eq!(KeyHash::from_hex(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn both_key_makers_agree() {
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let a = DefaultKeyMaker.make_key(&(1u32, "x", &big)).expect("hash");
+        let b = StreamingDefaultKeyMaker.make_key(&(1u32, "x", &big)).expect("hash");
+        assert_eq!(a, b);
+        let (c, bytes) = DefaultKeyMaker.make_key_with_bytes(&(1u32, "x", &big)).expect("hash");
+        assert_eq!(a, c);
+        assert!(bytes.is_some());
+    }
+}

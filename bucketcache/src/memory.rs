@@ -1,0 +1,110 @@
+//! The in-memory tier: recently used entries, so a repeated hit touches no file.
+//!
+//! A bounded, concurrent S3-FIFO cache (`quick_cache`) from key hash to entry. Each entry keeps the decoded value
+//! (so a hit is a hash lookup, a downcast and a `clone`), or the file's bytes when it was inserted from a value that
+//! is not `Clone`. The weight of an entry is its file size plus a fixed overhead.
+
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
+
+use crate::key::KeyHash;
+
+/// A decoded value, shared between the memory tier and callers.
+pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
+
+/// Bookkeeping bytes counted for each entry beside its file bytes.
+const ENTRY_OVERHEAD: u64 = 160;
+
+/// One cached entry.
+pub(crate) struct MemEntry {
+    /// The entry file (header + payload), kept only while no typed value is known, so the value can still be decoded
+    /// without touching the disk. `None` once a typed value was given.
+    pub file: Option<Vec<u8>>,
+    /// Where the payload starts in `file`.
+    pub payload_at: usize,
+    /// The entry file's size, the basis of its weight.
+    pub file_len: u64,
+    pub written_ms: i64,
+    pub expires_ms: Option<i64>,
+    /// The value decoded as the type it was last read or written as.
+    pub typed: OnceLock<AnyValue>,
+}
+
+impl MemEntry {
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.file.as_ref().map(|f| &f[self.payload_at..])
+    }
+
+    pub fn is_expired_at(&self, now_ms: i64) -> bool {
+        self.expires_ms.is_some_and(|e| e <= now_ms)
+    }
+
+    /// The typed value, if it was stored as a `V`.
+    pub fn typed<V: Clone + 'static>(&self) -> Option<V> {
+        self.typed.get()?.downcast_ref::<V>().cloned()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct FileWeight;
+
+impl Weighter<KeyHash, Arc<MemEntry>> for FileWeight {
+    fn weight(&self, _key: &KeyHash, entry: &Arc<MemEntry>) -> u64 {
+        entry.file_len + ENTRY_OVERHEAD
+    }
+}
+
+/// The memory tier, or nothing when its capacity is zero.
+pub(crate) struct MemoryTier {
+    cache: Option<Cache<KeyHash, Arc<MemEntry>, FileWeight>>,
+    max_bytes: u64,
+}
+
+impl MemoryTier {
+    pub fn new(max_bytes: u64) -> Self {
+        let cache = (max_bytes > 0).then(|| {
+            // quick_cache sizes its tables from an item estimate; assume small entries.
+            let estimate = (max_bytes / 1024).clamp(16, 1 << 20) as usize;
+            Cache::with_weighter(estimate, max_bytes, FileWeight)
+        });
+        MemoryTier { cache, max_bytes }
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    #[inline]
+    pub fn get(&self, key: &KeyHash) -> Option<Arc<MemEntry>> {
+        self.cache.as_ref()?.get(key)
+    }
+
+    pub fn insert(&self, key: KeyHash, entry: Arc<MemEntry>) {
+        if let Some(c) = &self.cache {
+            c.insert(key, entry);
+        }
+    }
+
+    pub fn remove(&self, key: &KeyHash) -> bool {
+        self.cache.as_ref().and_then(|c| c.remove(key)).is_some()
+    }
+
+    /// Total weight held, in bytes.
+    pub fn weight(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.weight())
+    }
+
+    /// Number of entries held.
+    pub fn len(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
+    }
+
+    pub fn clear(&self) {
+        if let Some(c) = &self.cache {
+            c.clear();
+        }
+    }
+}

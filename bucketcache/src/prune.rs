@@ -1,0 +1,135 @@
+//! `prune_directory`: removing what can never be read again.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use tracing::{debug, warn};
+
+use crate::backend::Backend;
+use crate::bucket::Bucket;
+use crate::entry::{self, Corrupt};
+use crate::error::{Error, Result};
+use crate::key::{KeyHash, KeyMaker};
+use crate::store::{self, TEMP_PREFIX};
+
+/// A temporary file older than this is stale even if the process that made it still runs.
+pub const TEMP_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// What [`Bucket::prune_directory`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunedFilesInfo {
+    /// Bytes removed.
+    pub size: u64,
+    /// Files removed.
+    pub num: u64,
+}
+
+/// What one file in the entries directory is, as far as pruning is concerned.
+enum Verdict {
+    Keep,
+    Remove(&'static str),
+}
+
+impl<B: Backend, K: KeyMaker> Bucket<B, K> {
+    /// Removes, from the bucket's directory, every file that can never be read again:
+    ///
+    /// - entries whose stamped expiry has passed (each entry's expiry is fixed when it is written, from the lifetime
+    ///   of the bucket that wrote it, so entries written without a lifetime, or by another bucket sharing the
+    ///   directory with a longer lifetime, are kept while they are valid for their writer);
+    /// - entry files whose header or length is invalid (a crash of another tool, a foreign file, a truncation);
+    /// - temporary files whose writing process is gone (or that are over an hour old).
+    ///
+    /// Checksums are not verified here (that needs every byte; the `bucketcache verify` command does it), and files
+    /// whose names are not entry or temporary names are left alone.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the directory cannot be listed. Files that vanish meanwhile are skipped; files that cannot
+    /// be removed are logged and skipped.
+    pub fn prune_directory(&self) -> Result<PrunedFilesInfo> {
+        let now = self.now_ms();
+        let mut info = PrunedFilesInfo::default();
+        for fan in read_dir(&self.entries)? {
+            let fan = fan.map_err(|e| Error::io("list", &self.entries, e))?;
+            if !fan.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let fan_path = fan.path();
+            let files = match fs::read_dir(&fan_path) {
+                Ok(f) => f,
+                Err(e) => {
+                    warn!(target: "bucketcache", path = %fan_path.display(), error = %e, "prune: cannot list");
+                    continue;
+                }
+            };
+            for file in files.flatten() {
+                let path = file.path();
+                let Some(name) = file.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let verdict = if name.starts_with(TEMP_PREFIX) {
+                    if store::temp_is_stale(&path, &name, TEMP_MAX_AGE) {
+                        Verdict::Remove("stale temporary file")
+                    } else {
+                        Verdict::Keep
+                    }
+                } else if let Some(key) = KeyHash::from_hex(&name) {
+                    self.judge_entry(&path, &key, now)
+                } else {
+                    Verdict::Keep
+                };
+                if let Verdict::Remove(why) = verdict {
+                    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                    match fs::remove_file(&path) {
+                        Ok(()) => {
+                            debug!(target: "bucketcache", path = %path.display(), why, "pruned");
+                            info.num += 1;
+                            info.size += size;
+                            if let Some(key) = KeyHash::from_hex(&name) {
+                                self.memory.remove(&key);
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            warn!(target: "bucketcache", path = %path.display(), error = %e, "prune: cannot remove")
+                        }
+                    }
+                }
+            }
+        }
+        debug!(target: "bucketcache", num = info.num, size = info.size, "prune_directory done");
+        Ok(info)
+    }
+
+    fn judge_entry(&self, path: &Path, key: &KeyHash, now: i64) -> Verdict {
+        let (prefix, len) = match read_prefix(path) {
+            Ok(p) => p,
+            // Vanished or unreadable: not ours to judge.
+            Err(_) => return Verdict::Keep,
+        };
+        match entry::parse_header(&prefix) {
+            Ok(h) if h.file_len() != len => Verdict::Remove("entry length disagrees with its header"),
+            Ok(h) if h.key != *key => Verdict::Remove("entry header names another key"),
+            Ok(h) if h.is_expired_at(now) => Verdict::Remove("expired entry"),
+            Ok(_) => Verdict::Keep,
+            Err(Corrupt::TooShort { .. } | Corrupt::BadMagic | Corrupt::BadHeader { .. }) => {
+                Verdict::Remove("invalid entry header")
+            }
+            Err(_) => Verdict::Keep,
+        }
+    }
+}
+
+fn read_dir(path: &Path) -> Result<fs::ReadDir> {
+    fs::read_dir(path).map_err(|e| Error::io("list", path, e))
+}
+
+/// The first bytes of a file (enough for any header) and the file's length.
+pub(crate) fn read_prefix(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
+    let f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut buf = Vec::with_capacity(512);
+    f.take(entry::MAX_HEADER_LEN as u64).read_to_end(&mut buf)?;
+    Ok((buf, len))
+}

@@ -1,0 +1,170 @@
+//! The directory layout and the file operations on it: atomic writes, reads, temporary files.
+//!
+//! ```text
+//! <bucket dir>/
+//!   entries-v1/            one directory per entry format version
+//!     3f/                  fan-out: the first two hex digits of the key hash (256 directories)
+//!       3fa2…e1            one file per entry, named by the key hash's 64 hex digits
+//!       .tmp-4711-Xq3a9    a write in progress (or left by a crash): `.tmp-<pid>-<random>`
+//! ```
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::key::KeyHash;
+
+/// Name of the directory holding version-1 entries, under the bucket directory.
+pub const ENTRIES_DIR: &str = "entries-v1";
+/// Prefix of temporary files.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// Whether writes are flushed to stable storage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Write to a temporary file and rename it into place (the default). Readers never see a torn entry, and a
+    /// crash of the process loses nothing; an operating-system crash or power loss may lose recent writes.
+    #[default]
+    Atomic,
+    /// As `Atomic`, plus `fsync` of the file before the rename and of its directory after: a write that returned
+    /// survives power loss. Several times slower per write.
+    Fsync,
+}
+
+/// The path of the entry for `key` under `entries`.
+pub fn entry_path(entries: &Path, key: &KeyHash) -> PathBuf {
+    let hex = key.to_hex();
+    let mut p = PathBuf::with_capacity(entries.as_os_str().len() + 68);
+    p.push(entries);
+    p.push(&hex[..2]);
+    p.push(hex);
+    p
+}
+
+/// Creates a directory and its parents, private to the user on Unix (0700).
+pub(crate) fn create_dir_private(path: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
+/// Writes `bytes` as `path` atomically: a temporary file in the same directory, renamed into place.
+/// Creates the fan-out directory when it is missing.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::config("entry path has no parent directory"))?;
+    let mut tmp = match temp_file_in(dir) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_dir_private(dir).map_err(|e| Error::io("create directory", dir, e))?;
+            temp_file_in(dir).map_err(|e| Error::io("create temporary file in", dir, e))?
+        }
+        Err(e) => return Err(Error::io("create temporary file in", dir, e)),
+    };
+    tmp.write_all(bytes).map_err(|e| Error::io("write", tmp.path(), e))?;
+    if durability == Durability::Fsync {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("fsync", tmp.path(), e))?;
+    }
+    tmp.persist(path)
+        .map_err(|e| Error::io("rename into place", path, e.error))?;
+    if durability == Durability::Fsync {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    // tempfile opens with O_EXCL and mode 0600; the pid in the name lets prune tell a live writer's file apart.
+    tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .rand_bytes(8)
+        .tempfile_in(dir)
+}
+
+/// Flushes a directory's entries (a rename) to stable storage.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("fsync directory", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Reads a whole entry file; `Ok(None)` when there is none.
+pub(crate) fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read entry", path, e)),
+    }
+}
+
+/// Removes a file; `Ok(false)` when it was not there.
+pub(crate) fn remove_file(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("remove entry", path, e)),
+    }
+}
+
+/// The pid a temporary file's name carries, if it is one of ours.
+pub fn temp_file_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Whether a temporary file may be removed: its writer is gone, or it is older than `max_age`.
+pub(crate) fn temp_is_stale(path: &Path, name: &str, max_age: std::time::Duration) -> bool {
+    let old = fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age >= max_age);
+    old || temp_file_pid(name).is_some_and(|pid| !process_alive(pid))
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        // Without a cheap liveness check, only age makes a temporary file stale.
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_carry_the_pid() {
+        assert_eq!(temp_file_pid(".tmp-4711-abcdEFGH"), Some(4711));
+        assert_eq!(temp_file_pid("3fa2"), None);
+        assert_eq!(temp_file_pid(".tmp-x-y"), None);
+    }
+
+    #[test]
+    fn entry_paths_fan_out_by_the_first_byte() {
+        let k = KeyHash([0xab; 32]);
+        let p = entry_path(Path::new("/c/entries-v1"), &k);
+        assert_eq!(p, Path::new("/c/entries-v1/ab").join("ab".repeat(32)));
+    }
+}
