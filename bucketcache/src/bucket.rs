@@ -426,13 +426,24 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
 
     /// Stores a value under a key hash and keeps a clone of it in the memory tier, so the next hit needs no decode.
     ///
+    /// `lifetime` overrides the bucket's lifetime for this entry (`None`: the bucket's), so functions with different
+    /// lifetimes can share one bucket.
+    ///
     /// # Errors
     /// As [`Bucket::insert`].
-    pub fn insert_typed<V>(&self, key: &KeyHash, value: &V, function: Option<&str>) -> Result<Stored>
+    pub fn insert_typed<V>(
+        &self,
+        key: &KeyHash,
+        value: &V,
+        function: Option<&str>,
+        lifetime: Option<Duration>,
+    ) -> Result<Stored>
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
-        let (file, meta) = self.encode_entry(key, value, function)?;
+        let lifetime_ms =
+            lifetime.map_or_else(|| self.lifetime_ms.load(Ordering::Relaxed), |l| lifetime_to_ms(Some(l)));
+        let (file, meta) = self.encode_entry_for(key, value, function, lifetime_ms)?;
         self.write_file(file, meta, Some(Arc::new(value.clone())))
     }
 
@@ -443,8 +454,18 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         value: &V,
         function: Option<&str>,
     ) -> Result<(Vec<u8>, PendingMeta)> {
+        self.encode_entry_for(key, value, function, self.lifetime_ms.load(Ordering::Relaxed))
+    }
+
+    fn encode_entry_for<V: Serialize + ?Sized>(
+        &self,
+        key: &KeyHash,
+        value: &V,
+        function: Option<&str>,
+        lifetime_ms: u64,
+    ) -> Result<(Vec<u8>, PendingMeta)> {
         let written_ms = self.now_ms();
-        let expires_ms = match self.lifetime_ms.load(Ordering::Relaxed) {
+        let expires_ms = match lifetime_ms {
             NO_LIFETIME => None,
             ms => Some(written_ms.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))),
         };
