@@ -1,6 +1,6 @@
 //! The MessagePack backend (feature `msgpack`).
 
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned};
 use serde::Serialize;
 
 use super::Backend;
@@ -69,13 +69,16 @@ impl Backend for MessagePackBackend {
     }
 
     fn decode<V: DeserializeOwned>(&self, bytes: &[u8]) -> Result<V, BoxError> {
+        // Reading from the slice (not an io::Read) keeps declared lengths from allocating past the payload.
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
         let value = V::deserialize(&mut de)?;
-        let rest = de.get_ref().len();
-        if rest != 0 {
-            return Err(format!("{rest} trailing bytes after the value").into());
+        // The reader does not expose its position: a whole payload ends exactly where the value does.
+        match serde::de::IgnoredAny::deserialize(&mut de) {
+            Err(rmp_serde::decode::Error::InvalidMarkerRead(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Ok(value)
+            }
+            _ => Err("trailing bytes after the value".into()),
         }
-        Ok(value)
     }
 
     fn is_self_describing(&self) -> bool {

@@ -1,0 +1,109 @@
+//! Deferred writes: nothing reaches the disk before `sync`; `deferred_write` is all or nothing.
+
+use bucketcache::{deferred_write, Bucket, Error};
+
+fn on_disk(bucket: &Bucket, key: &str) -> bool {
+    bucket.entry_path(&bucket.key_hash(key).expect("hash")).exists()
+}
+
+#[test]
+fn writes_wait_for_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::new(dir.path()).expect("bucket");
+    bucket.insert("old", &0u32).expect("insert");
+    let d = bucket.deferred();
+    d.insert("a", &1u32).expect("insert");
+    d.insert("b", &"two").expect("insert");
+    assert!(d.remove("old").expect("remove"));
+    assert_eq!(d.pending_len(), 3);
+    // The view sees its changes; the bucket and the disk do not yet.
+    assert_eq!(d.get::<u32>("a").expect("get"), Some(1));
+    assert_eq!(d.get::<String>("b").expect("get").as_deref(), Some("two"));
+    assert_eq!(d.get::<u32>("old").expect("get"), None);
+    assert!(d.contains_key("a").expect("contains") && !d.contains_key("old").expect("contains"));
+    assert!(!on_disk(&bucket, "a") && on_disk(&bucket, "old"));
+    assert_eq!(bucket.get::<u32>("a").expect("get"), None);
+    assert_eq!(bucket.get::<u32>("old").expect("get"), Some(0));
+
+    d.sync().expect("sync");
+    assert_eq!(d.pending_len(), 0);
+    assert!(on_disk(&bucket, "a") && on_disk(&bucket, "b") && !on_disk(&bucket, "old"));
+    let fresh = Bucket::new(dir.path()).expect("bucket");
+    assert_eq!(fresh.get::<u32>("a").expect("get"), Some(1));
+    assert_eq!(fresh.get::<u32>("old").expect("get"), None);
+}
+
+#[test]
+fn only_changed_entries_are_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::new(dir.path()).expect("bucket");
+    bucket.insert("read-only", &5u32).expect("insert");
+    let path = bucket.entry_path(&bucket.key_hash("read-only").expect("hash"));
+    let before = std::fs::metadata(&path).expect("metadata").modified().expect("mtime");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let d = bucket.deferred();
+    assert_eq!(d.get::<u32>("read-only").expect("get"), Some(5));
+    d.insert("new", &6u32).expect("insert");
+    d.sync().expect("sync");
+    let after = std::fs::metadata(&path).expect("metadata").modified().expect("mtime");
+    assert_eq!(before, after, "an entry only read is not rewritten");
+}
+
+#[test]
+fn deferred_write_syncs_on_ok_and_writes_nothing_on_err() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::new(dir.path()).expect("bucket");
+    bucket.insert("kept", &1u32).expect("insert");
+
+    let r: Result<(), Error> = deferred_write(&bucket, |d| {
+        d.insert("x", &10u32)?;
+        d.remove("kept")?;
+        Err(Error::Key {
+            message: "closure failed".into(),
+        })
+    });
+    assert!(r.is_err());
+    assert!(!on_disk(&bucket, "x"));
+    assert_eq!(bucket.get::<u32>("x").expect("get"), None, "memory tier unchanged too");
+    assert_eq!(bucket.get::<u32>("kept").expect("get"), Some(1));
+
+    let n = deferred_write(&bucket, |d| {
+        d.insert("x", &10u32)?;
+        Ok::<_, Error>(7)
+    })
+    .expect("ok");
+    assert_eq!(n, 7);
+    assert!(on_disk(&bucket, "x"));
+    assert_eq!(bucket.get::<u32>("x").expect("get"), Some(10));
+}
+
+#[test]
+fn dropping_with_pending_writes_syncs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::new(dir.path()).expect("bucket");
+    {
+        let d = bucket.deferred();
+        d.insert("dropped", &3u32).expect("insert");
+        assert!(!on_disk(&bucket, "dropped"));
+    }
+    assert!(on_disk(&bucket, "dropped"));
+    {
+        let d = bucket.deferred();
+        d.insert("discarded", &4u32).expect("insert");
+        d.discard();
+    }
+    assert!(!on_disk(&bucket, "discarded"));
+}
+
+#[test]
+fn unload_key_on_a_deferred_view_writes_that_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::new(dir.path()).expect("bucket");
+    let d = bucket.deferred();
+    d.insert("a", &1u32).expect("insert");
+    d.insert("b", &2u32).expect("insert");
+    d.unload_key("a").expect("unload");
+    assert!(on_disk(&bucket, "a") && !on_disk(&bucket, "b"));
+    assert_eq!(d.pending_len(), 1);
+    d.discard();
+}
