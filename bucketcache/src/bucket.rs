@@ -269,8 +269,8 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             if let Some(value) = value {
                 return Ok(Some(Hit {
                     value,
-                    written: ms_to_date(entry.written_ms),
-                    expires: entry.expires_ms.map(ms_to_date),
+                    written: entry.written,
+                    expires: entry.expires,
                     source: HitSource::Memory,
                 }));
             }
@@ -302,8 +302,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 file: None,
                 payload_at,
                 file_len: file.len() as u64,
-                written_ms: header.written_ms,
                 expires_ms: header.expires_ms,
+                written: ms_to_date(header.written_ms),
+                expires: header.expires_ms.map(ms_to_date),
                 typed: OnceLock::from(Arc::new(value.clone()) as AnyValue),
             }),
         );
@@ -509,8 +510,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             file_len,
             payload_at: meta.payload_at,
             file: if typed.is_some() { None } else { Some(file) },
-            written_ms: meta.written_ms,
             expires_ms: meta.expires_ms,
+            written: ms_to_date(meta.written_ms),
+            expires: meta.expires_ms.map(ms_to_date),
             typed: typed.map(OnceLock::from).unwrap_or_default(),
         };
         self.memory.insert(meta.key, Arc::new(entry));

@@ -7,6 +7,7 @@
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
+use chrono::{DateTime, Utc};
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
@@ -27,8 +28,10 @@ pub(crate) struct MemEntry {
     pub payload_at: usize,
     /// The entry file's size, the basis of its weight.
     pub file_len: u64,
-    pub written_ms: i64,
     pub expires_ms: Option<i64>,
+    /// The write time and `expires_ms` as dates, computed once so a hit need not convert them.
+    pub written: DateTime<Utc>,
+    pub expires: Option<DateTime<Utc>>,
     /// The value decoded as the type it was last read or written as.
     pub typed: OnceLock<AnyValue>,
 }
@@ -48,6 +51,38 @@ impl MemEntry {
     }
 }
 
+/// Key hashes are already uniformly distributed: the table hashes them by taking their first eight bytes.
+#[derive(Clone, Copy, Default)]
+struct KeyHashBuild;
+
+#[derive(Default)]
+struct KeyHashHasher(u64);
+
+impl std::hash::BuildHasher for KeyHashBuild {
+    type Hasher = KeyHashHasher;
+    fn build_hasher(&self) -> KeyHashHasher {
+        KeyHashHasher(0)
+    }
+}
+
+impl std::hash::Hasher for KeyHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        // A key hash is 32 uniformly random bytes: eight of them are as good a table hash as any.
+        if let Some(first) = bytes.first_chunk::<8>() {
+            self.0 ^= u64::from_le_bytes(*first);
+        } else {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct FileWeight;
 
@@ -59,7 +94,7 @@ impl Weighter<KeyHash, Arc<MemEntry>> for FileWeight {
 
 /// The memory tier, or nothing when its capacity is zero.
 pub(crate) struct MemoryTier {
-    cache: Option<Cache<KeyHash, Arc<MemEntry>, FileWeight>>,
+    cache: Option<Cache<KeyHash, Arc<MemEntry>, FileWeight, KeyHashBuild>>,
     max_bytes: u64,
 }
 
@@ -68,7 +103,7 @@ impl MemoryTier {
         let cache = (max_bytes > 0).then(|| {
             // quick_cache sizes its tables from an item estimate; assume small entries.
             let estimate = (max_bytes / 1024).clamp(16, 1 << 20) as usize;
-            Cache::with_weighter(estimate, max_bytes, FileWeight)
+            Cache::with(estimate, max_bytes, FileWeight, KeyHashBuild, Default::default())
         });
         MemoryTier { cache, max_bytes }
     }

@@ -9,7 +9,7 @@
 //! ```
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -104,13 +104,55 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Bytes read by the first `read` of an entry file: most entries fit, so a hit costs open, one read, close.
+const FIRST_READ: usize = 8 * 1024;
+
 /// Reads a whole entry file; `Ok(None)` when there is none.
+///
+/// The header says how long the file should be, so no `fstat` is needed and no extra `read` to find the end: when
+/// the first read returns exactly the declared length, the file is complete (a longer file is caught by reading on
+/// only when the first read filled its buffer). Memory is bounded by the file's real size, never by a header's
+/// claim; a file whose header is invalid is not read past its first chunk.
 pub(crate) fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read entry", path, e)),
+    read_entry(path).or_else(|e| match e.kind() {
+        io::ErrorKind::NotFound => Ok(None),
+        _ => Err(Error::io("read entry", path, e)),
+    })
+}
+
+fn read_entry(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; FIRST_READ];
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        // A short read of a regular file means end of file unless the header says more is to come.
+        if got < buf.len() {
+            match crate::entry::parse_header(&buf[..got]) {
+                Ok(h) if h.file_len() == got as u64 => {
+                    buf.truncate(got);
+                    return Ok(Some(buf));
+                }
+                Ok(_) => {}
+                Err(_) if got >= crate::entry::HEADER_LEN => {
+                    // Not an entry: what was read is enough to say so.
+                    buf.truncate(got);
+                    return Ok(Some(buf));
+                }
+                Err(_) => {}
+            }
+        }
     }
+    buf.truncate(got);
+    if got == FIRST_READ {
+        file.read_to_end(&mut buf)?;
+    }
+    Ok(Some(buf))
 }
 
 /// Removes a file; `Ok(false)` when it was not there.

@@ -5,6 +5,7 @@
 //! [`StreamingDefaultKeyMaker`] feeds it to the hasher as it is produced, in constant memory. Both give the same hash.
 
 mod encoder;
+mod memo;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -29,6 +30,13 @@ pub(crate) fn map_entry_key() -> &'static [u8; 32] {
 
 fn key_hasher() -> blake3::Hasher {
     blake3::Hasher::new_keyed(&KEY_DOMAIN)
+}
+
+/// The key hash of complete canonical bytes.
+fn hash_canonical(bytes: &[u8]) -> [u8; 32] {
+    let mut h = key_hasher();
+    h.update(bytes);
+    *h.finalize().as_bytes()
 }
 
 /// The 32-byte hash that names an entry; its hex form is the entry's file name.
@@ -136,6 +144,9 @@ pub fn canonical_key_bytes<T: Serialize + ?Sized>(key: &T) -> Result<Vec<u8>> {
 
 /// The default key maker: builds the canonical bytes in memory, then hashes them.
 ///
+/// Small keys (up to 256 canonical bytes) are looked up in a per-thread memo of recent hashes first, so calling a
+/// memoized function again with the same arguments costs an encoding and a table probe, not a blake3 hash.
+///
 /// Memory use is the size of the encoding; for keys holding large buffers use [`StreamingDefaultKeyMaker`], which
 /// gives the same hashes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -152,11 +163,10 @@ impl KeyMaker for DefaultKeyMaker {
     fn make_key<T: Serialize + ?Sized>(&self, key: &T) -> Result<KeyHash> {
         with_scratch(|buf| {
             let mut enc = Encoder::new(buf);
-            let r = key.serialize(&mut enc).map_err(key_error).map(|()| {
-                let mut h = key_hasher();
-                h.update(&enc.sink);
-                KeyHash(*h.finalize().as_bytes())
-            });
+            let r = key
+                .serialize(&mut enc)
+                .map_err(key_error)
+                .map(|()| KeyHash(memo::hash_memoized(&enc.sink, hash_canonical)));
             (enc.into_sink(), r)
         })
     }

@@ -1,0 +1,94 @@
+//! A per-thread memo of recent key hashes: canonical bytes → blake3 hash.
+//!
+//! Hashing a small key with blake3 costs more than the rest of a memory-tier hit together, and a memoized function
+//! is called with the same arguments again and again. Hashing is a pure function of the canonical bytes, so the
+//! memo can never be stale: a slot is used only when its stored bytes equal the key's bytes exactly. It is
+//! direct-mapped (a new key evicts whatever shared its slot), per thread (no locks), and only holds keys of at most
+//! [`MAX_MEMO_KEY`] bytes, so it stays under about 150 KiB per thread.
+
+use std::cell::RefCell;
+
+const SLOTS: usize = 512;
+/// Longest canonical key the memo keeps.
+pub(crate) const MAX_MEMO_KEY: usize = 256;
+
+struct Slot {
+    bytes: Box<[u8]>,
+    hash: [u8; 32],
+}
+
+thread_local! {
+    static MEMO: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A fast, non-cryptographic hash choosing the slot (FxHash-style over 8-byte words).
+fn slot_of(bytes: &[u8]) -> usize {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    (h >> 32) as usize % SLOTS
+}
+
+/// The hash of `bytes`, from the memo or computed by `hash` (and remembered).
+pub(crate) fn hash_memoized(bytes: &[u8], hash: impl FnOnce(&[u8]) -> [u8; 32]) -> [u8; 32] {
+    if bytes.len() > MAX_MEMO_KEY {
+        return hash(bytes);
+    }
+    let slot = slot_of(bytes);
+    let found = MEMO.with(|m| {
+        let m = m.borrow();
+        match m.get(slot) {
+            Some(Some(s)) if *s.bytes == *bytes => Some(s.hash),
+            _ => None,
+        }
+    });
+    if let Some(h) = found {
+        return h;
+    }
+    let h = hash(bytes);
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.is_empty() {
+            m.resize_with(SLOTS, || None);
+        }
+        m[slot] = Some(Slot {
+            bytes: bytes.into(),
+            hash: h,
+        });
+    });
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memo_returns_what_the_hash_would() {
+        let calls = std::cell::Cell::new(0);
+        let h = |b: &[u8]| {
+            calls.set(calls.get() + 1);
+            *blake3::hash(b).as_bytes()
+        };
+        let a = hash_memoized(b"key one", h);
+        let b = hash_memoized(b"key one", h);
+        assert_eq!(a, b);
+        assert_eq!(a, *blake3::hash(b"key one").as_bytes());
+        assert_eq!(calls.get(), 1, "second call served from the memo");
+        // Many distinct keys: every answer is still right, whatever got evicted.
+        for i in 0..5_000u32 {
+            let k = format!("key {i}");
+            assert_eq!(hash_memoized(k.as_bytes(), h), *blake3::hash(k.as_bytes()).as_bytes());
+        }
+        let big = vec![1u8; MAX_MEMO_KEY + 1];
+        assert_eq!(hash_memoized(&big, h), *blake3::hash(&big).as_bytes());
+    }
+}
