@@ -92,6 +92,7 @@
 //! failure (corrupt file, failed write) at `warn`.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
 mod backend;

@@ -168,17 +168,26 @@ impl<S: Sink> Encoder<S> {
         self.run.clear();
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_run(&mut self, b: u8) {
-        if self.run.capacity() == 0 {
-            self.run.reserve_exact(RUN_CHUNK);
+        // The buffer is reserved once at RUN_CHUNK and flushed when full, so the push never reallocates.
+        if self.run.len() == self.run.capacity() {
+            self.grow_or_flush_run();
         }
         self.run.push(b);
-        if self.run.len() == RUN_CHUNK {
+    }
+
+    #[cold]
+    fn grow_or_flush_run(&mut self) {
+        if self.run.capacity() < RUN_CHUNK {
+            self.run.reserve_exact(RUN_CHUNK - self.run.len());
+        }
+        if self.run.len() >= RUN_CHUNK {
             self.flush_run();
         }
     }
 
+    #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         value.serialize(Element(self))
     }
@@ -196,6 +205,109 @@ fn entry_digest<K: Serialize + ?Sized, V: Serialize + ?Sized>(key: &K, value: &V
     key.serialize(&mut enc)?;
     value.serialize(&mut enc)?;
     Ok(enc.into_sink().finalize())
+}
+
+/// Writes a pending run of `u8` elements as one chunk and empties it.
+fn write_run<S: Sink>(sink: &mut S, run: &mut Vec<u8>) {
+    if run.is_empty() {
+        return;
+    }
+    sink.put(&[tag::U8_RUN]);
+    sink.put(&(run.len() as u16).to_le_bytes());
+    sink.put(run);
+    run.clear();
+}
+
+/// Answers "is this value a `u8`?" without encoding anything.
+struct U8Probe;
+
+/// What [`U8Probe`] says of anything but a `u8`.
+#[derive(Debug)]
+struct NotU8;
+
+impl std::fmt::Display for NotU8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a u8")
+    }
+}
+
+impl std::error::Error for NotU8 {}
+
+impl ser::Error for NotU8 {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        NotU8
+    }
+}
+
+macro_rules! probe_rejects {
+    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {
+        $(
+            #[inline]
+            fn $method(self, $(_: $arg),*) -> $ret {
+                Err(NotU8)
+            }
+        )*
+    };
+}
+
+impl ser::Serializer for U8Probe {
+    type Ok = u8;
+    type Error = NotU8;
+    type SerializeSeq = ser::Impossible<u8, NotU8>;
+    type SerializeTuple = ser::Impossible<u8, NotU8>;
+    type SerializeTupleStruct = ser::Impossible<u8, NotU8>;
+    type SerializeTupleVariant = ser::Impossible<u8, NotU8>;
+    type SerializeMap = ser::Impossible<u8, NotU8>;
+    type SerializeStruct = ser::Impossible<u8, NotU8>;
+    type SerializeStructVariant = ser::Impossible<u8, NotU8>;
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result<u8, NotU8> {
+        Ok(v)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<u8, NotU8> {
+        Err(NotU8)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<u8, NotU8> {
+        Err(NotU8)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<u8, NotU8> {
+        Err(NotU8)
+    }
+    probe_rejects! {
+        serialize_bool(bool) -> Result<u8, NotU8>;
+        serialize_i8(i8) -> Result<u8, NotU8>;
+        serialize_i16(i16) -> Result<u8, NotU8>;
+        serialize_i32(i32) -> Result<u8, NotU8>;
+        serialize_i64(i64) -> Result<u8, NotU8>;
+        serialize_i128(i128) -> Result<u8, NotU8>;
+        serialize_u16(u16) -> Result<u8, NotU8>;
+        serialize_u32(u32) -> Result<u8, NotU8>;
+        serialize_u64(u64) -> Result<u8, NotU8>;
+        serialize_u128(u128) -> Result<u8, NotU8>;
+        serialize_f32(f32) -> Result<u8, NotU8>;
+        serialize_f64(f64) -> Result<u8, NotU8>;
+        serialize_char(char) -> Result<u8, NotU8>;
+        serialize_str(&str) -> Result<u8, NotU8>;
+        serialize_bytes(&[u8]) -> Result<u8, NotU8>;
+        serialize_none() -> Result<u8, NotU8>;
+        serialize_unit() -> Result<u8, NotU8>;
+        serialize_unit_struct(&'static str) -> Result<u8, NotU8>;
+        serialize_unit_variant(&'static str, u32, &'static str) -> Result<u8, NotU8>;
+        serialize_seq(Option<usize>) -> Result<Self::SerializeSeq, NotU8>;
+        serialize_tuple(usize) -> Result<Self::SerializeTuple, NotU8>;
+        serialize_tuple_struct(&'static str, usize) -> Result<Self::SerializeTupleStruct, NotU8>;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Result<Self::SerializeTupleVariant, NotU8>;
+        serialize_map(Option<usize>) -> Result<Self::SerializeMap, NotU8>;
+        serialize_struct(&'static str, usize) -> Result<Self::SerializeStruct, NotU8>;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Result<Self::SerializeStructVariant, NotU8>;
+    }
 }
 
 /// A sequence element: `u8` joins the pending run, anything else flushes it first.
@@ -228,6 +340,15 @@ impl<'a, S: Sink> ser::Serializer for Element<'a, S> {
     fn serialize_u8(self, v: u8) -> Res {
         self.0.push_run(v);
         Ok(())
+    }
+
+    fn collect_seq<I>(self, iter: I) -> Res
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        self.0.flush_run();
+        self.0.collect_seq(iter)
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Res {
@@ -418,6 +539,59 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         self.tag(tag::SEQ);
         Ok(self)
     }
+    /// The fast path for sequences (`Vec`, slices, sets): the same bytes as `serialize_seq` + `serialize_element`,
+    /// but `u8` elements gather in a local buffer, so a byte vector costs a probe and a push per byte.
+    fn collect_seq<I>(self, iter: I) -> Res
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        self.flush_run();
+        self.tag(tag::SEQ);
+        let mut run = std::mem::take(&mut self.run);
+        run.reserve_exact(RUN_CHUNK);
+        // Bytes gather first in a small stack array indexed by a local (kept in a register), then move to `run`
+        // 64 at a time: a per-byte push into the Vec would make every byte wait on the stored length.
+        const STAGE: usize = 64;
+        const _: () = assert!(RUN_CHUNK.is_multiple_of(STAGE));
+        let mut stage = [0u8; STAGE];
+        let mut n = 0usize;
+        let mut result = Ok(());
+        for item in iter {
+            match item.serialize(U8Probe) {
+                Ok(b) => {
+                    if let Some(slot) = stage.get_mut(n) {
+                        *slot = b;
+                    }
+                    n += 1;
+                    if n == STAGE {
+                        run.extend_from_slice(&stage);
+                        n = 0;
+                        if run.len() == RUN_CHUNK {
+                            write_run(&mut self.sink, &mut run);
+                        }
+                    }
+                }
+                Err(NotU8) => {
+                    run.extend_from_slice(&stage[..n]);
+                    n = 0;
+                    write_run(&mut self.sink, &mut run);
+                    result = item.serialize(&mut *self);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        run.extend_from_slice(&stage[..n]);
+        write_run(&mut self.sink, &mut run);
+        if run.capacity() <= RUN_CHUNK {
+            self.run = run;
+        }
+        result?;
+        self.tag(tag::END);
+        Ok(())
+    }
     fn serialize_tuple(self, _len: usize) -> Result<Self, KeyEncodeError> {
         self.tag(tag::TUPLE);
         Ok(self)
@@ -470,6 +644,7 @@ macro_rules! seq_like {
         impl<S: Sink> ser::$trait for &mut Encoder<S> {
             type Ok = ();
             type Error = KeyEncodeError;
+            #[inline]
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
                 self.element(value)
             }
