@@ -12,6 +12,7 @@ use serde::Serialize;
 use tracing::{debug, warn};
 
 use crate::backend::{Backend, BincodeBackend};
+use crate::bound::{Bound, BoundConfig};
 use crate::builder::BucketBuilder;
 use crate::clock::{ms_to_date, Clock};
 use crate::entry::{self, NewEntry};
@@ -38,6 +39,8 @@ pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
     pub(crate) durability: Durability,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) log_full_keys: bool,
+    /// The size bound and its index (bound.rs); inert when none was configured.
+    pub(crate) bound: Bound,
 }
 
 /// Where a hit was served from.
@@ -113,6 +116,7 @@ pub(crate) struct Parts<B, K> {
     pub durability: Durability,
     pub clock: Arc<dyn Clock>,
     pub log_full_keys: bool,
+    pub bound: BoundConfig,
 }
 
 fn lifetime_to_ms(lifetime: Option<Duration>) -> u64 {
@@ -137,6 +141,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             durability: p.durability,
             clock: p.clock,
             log_full_keys: p.log_full_keys,
+            bound: Bound::new(p.bound),
         }
     }
 
@@ -356,7 +361,10 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         self.memory.remove(key);
         let path = self.entry_path(key);
         match store::remove_file(&path) {
-            Ok(_) => debug!(target: "bucketcache", hash = %key, "entry expired; removed"),
+            Ok(_) => {
+                self.bound.forget(key); // size bound: no longer counted
+                debug!(target: "bucketcache", hash = %key, "entry expired; removed")
+            }
             Err(e) => warn!(target: "bucketcache", error = %e, "could not remove expired entry"),
         }
     }
@@ -516,6 +524,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             typed: typed.map(OnceLock::from).unwrap_or_default(),
         };
         self.memory.insert(meta.key, Arc::new(entry));
+        // Size bound (bound.rs): count the new file and evict the least recently written entries past the bound.
+        self.bound
+            .after_write(&self.entries, &self.memory, meta.key, meta.written_ms, file_len);
         Ok(Stored {
             key: meta.key,
             written: ms_to_date(meta.written_ms),
@@ -540,6 +551,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     pub fn remove_hash(&self, key: &KeyHash) -> Result<bool> {
         let in_memory = self.memory.remove(key);
         let on_disk = store::remove_file(&self.entry_path(key))?;
+        self.bound.forget(key); // size bound: no longer counted
         Ok(in_memory || on_disk)
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{Backend, BincodeBackend, MAX_BACKEND_ID_LEN};
+use crate::bound::BoundConfig;
 use crate::bucket::{Bucket, Parts};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -17,7 +18,8 @@ pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// Configures and opens a [`Bucket`].
 ///
 /// Defaults: no lifetime (entries never expire), [`BincodeBackend`], [`DefaultKeyMaker`], a memory tier of
-/// [`DEFAULT_MEMORY_MAX_BYTES`], [`Durability::Atomic`] (no fsync), the system clock, abbreviated key logging.
+/// [`DEFAULT_MEMORY_MAX_BYTES`], [`Durability::Atomic`] (no fsync), the system clock, abbreviated key logging, no
+/// size or entry-count bound (see [`max_size`](Self::max_size)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,6 +41,8 @@ pub struct BucketBuilder<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMa
     durability: Durability,
     clock: Arc<dyn Clock>,
     log_full_keys: bool,
+    /// `max_size` / `max_entries` (bound.rs).
+    bound: BoundConfig,
 }
 
 impl BucketBuilder {
@@ -53,6 +57,7 @@ impl BucketBuilder {
             durability: Durability::default(),
             clock: Arc::new(SystemClock),
             log_full_keys: false,
+            bound: BoundConfig::default(),
         }
     }
 }
@@ -108,6 +113,7 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             durability: self.durability,
             clock: self.clock,
             log_full_keys: self.log_full_keys,
+            bound: self.bound,
         }
     }
 
@@ -123,6 +129,7 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             durability: self.durability,
             clock: self.clock,
             log_full_keys: self.log_full_keys,
+            bound: self.bound,
         }
     }
 
@@ -153,10 +160,43 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
         self
     }
 
+    /// Keeps the bucket's directory under `bytes` (entry file sizes) by removing the least recently *written*
+    /// entries as it writes. Default: no bound. Combines with [`max_entries`](Self::max_entries): either bound
+    /// triggers eviction.
+    ///
+    /// The first write walks the directory once to index it; later writes evict from that index without walking
+    /// it. Reads do not refresh an entry; rewriting it does. See [`Bucket::enforce_bound`] for the limits (entries
+    /// written by other processes are seen by a periodic rescan).
+    ///
+    /// ```
+    /// # fn main() -> bucketcache::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let bucket = bucketcache::Bucket::builder(dir.path()).max_size(64 * 1024).build()?;
+    /// for i in 0..100u32 {
+    ///     bucket.insert(&i, &vec![0u8; 2048])?;
+    /// }
+    /// let (bytes, entries) = bucket.bounded_usage().expect("bounded");
+    /// assert!(bytes <= 64 * 1024 && entries < 100);
+    /// assert!(bucket.contains_key(&99u32)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.bound.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Keeps at most `n` entries in the bucket's directory, removing the least recently written ones as it writes.
+    /// Default: no bound. See [`max_size`](Self::max_size).
+    pub fn max_entries(mut self, n: u64) -> Self {
+        self.bound.max_entries = Some(n);
+        self
+    }
+
     /// Opens the bucket, creating its directory (and parents) if missing, with mode 0700 on Unix.
     ///
     /// # Errors
-    /// [`Error::Config`] when both a lifetime and shortcuts were given or the backend id is invalid;
+    /// [`Error::Config`] when both a lifetime and shortcuts were given, the backend id is invalid, or a bound is
+    /// zero;
     /// [`Error::Io`] when the directory cannot be created (for example, a file is in the way).
     pub fn build(self) -> Result<Bucket<B, K>> {
         let lifetime =
@@ -175,6 +215,7 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
                 "backend id {id:?} must be 1 to {MAX_BACKEND_ID_LEN} ASCII characters"
             )));
         }
+        self.bound.validate()?;
         let entries = self.path.join(ENTRIES_DIR);
         store::create_dir_private(&entries).map_err(|e| Error::io("create bucket directory", &entries, e))?;
         Ok(Bucket::from_parts(Parts {
@@ -187,6 +228,7 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             durability: self.durability,
             clock: self.clock,
             log_full_keys: self.log_full_keys,
+            bound: self.bound,
         }))
     }
 }

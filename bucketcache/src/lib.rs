@@ -32,6 +32,8 @@
 //! | [`BucketBuilder`] | lifetime (or `days`/`hours`/... shortcuts that add up), backend, key maker, memory bound, durability, clock |
 //! | [`DeferredWriteBucket`], [`deferred_write`] | changes held in memory until `sync()` |
 //! | [`Bucket::prune_directory`] | removes expired entries, invalid files and stale temporary files |
+//! | [`BucketBuilder::max_size`], [`BucketBuilder::max_entries`] | a size-bounded bucket: least recently written entries are evicted as it writes |
+//! | [`scan`] | walks a bucket directory and reads entry headers, for tools (the `bucketcache` CLI) |
 //! | [`KeyMaker`]: [`DefaultKeyMaker`], [`StreamingDefaultKeyMaker`] | canonical, type-tagged blake3 keys |
 //! | [`Backend`]: [`BincodeBackend`], [`JsonBackend`], [`MessagePackBackend`] | how values are encoded |
 //!
@@ -96,6 +98,7 @@
 #![deny(clippy::unwrap_used)]
 
 mod backend;
+mod bound;
 mod bucket;
 mod builder;
 mod clock;
@@ -105,6 +108,7 @@ mod error;
 mod key;
 mod memory;
 mod prune;
+pub mod scan;
 pub mod store;
 
 #[doc(hidden)]
@@ -115,6 +119,7 @@ pub use backend::{Backend, BincodeBackend, BincodeConfig, MAX_BACKEND_ID_LEN};
 pub use backend::{JsonBackend, JsonConfig};
 #[cfg(feature = "msgpack")]
 pub use backend::{MessagePackBackend, MessagePackConfig};
+pub use bound::RESCAN_MIN_WRITES;
 pub use bucket::{Bucket, Hit, HitSource, Stored};
 pub use builder::{BucketBuilder, DEFAULT_MEMORY_MAX_BYTES};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -88,6 +88,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                             info.size += size;
                             if let Some(key) = KeyHash::from_hex(&name) {
                                 self.memory.remove(&key);
+                                self.bound.forget(&key);
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
