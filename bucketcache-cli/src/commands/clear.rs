@@ -1,0 +1,109 @@
+//! `bucketcache clear DIR [--function PATH] [--yes]`.
+//!
+//! Without `--function`: every file named like an entry (valid, expired or corrupt) and every stale temporary
+//! file; temporary files of live writers and files the library does not name are left. With `--function`: the
+//! valid entries recorded for that function. Clearing everything asks first unless `--yes`; with no terminal to
+//! ask on, it refuses (exit code 2).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{remove, FileProblem, Tally};
+use crate::error::{CliError, CliResult, Status};
+use crate::output::{emit, emit_json, warn};
+use crate::scan::{self, Class, Depth};
+use crate::units::format_size;
+
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    /// The function whose entries were removed; `null` for all entries.
+    function: Option<String>,
+    removed: Tally,
+    failed: Vec<FileProblem>,
+}
+
+pub fn run(dir: &Path, function: Option<&str>, yes: bool, json: bool) -> CliResult {
+    let entries_dir = scan::entries_dir(dir)?;
+    let mut targets: Vec<(PathBuf, u64)> = Vec::new();
+    let mut entries = Tally::default();
+    let mut problems = 0u64;
+    let errors = scan::walk(&entries_dir, Depth::Headers, "listing", |item| {
+        match (&item.class, function) {
+            (Class::Live(h) | Class::Expired(h), Some(f)) if h.function.as_deref() == Some(f) => {
+                entries.add(item.len);
+                targets.push((item.path, item.len));
+            }
+            (Class::Live(_) | Class::Expired(_) | Class::Corrupt(_), None) => {
+                entries.add(item.len);
+                targets.push((item.path, item.len));
+            }
+            (Class::Temp { stale: true }, None) => targets.push((item.path, item.len)),
+            (Class::Unreadable(e), _) => {
+                warn(format_args!("cannot read `{}`: {e}", item.path.display()));
+                problems += 1;
+            }
+            _ => {}
+        }
+    })?;
+    if function.is_none() && !yes && !targets.is_empty() {
+        confirm(dir, entries)?;
+    }
+    let mut report = Report {
+        function: function.map(str::to_owned),
+        ..Report::default()
+    };
+    for (path, len) in targets {
+        match remove(&path) {
+            Ok(true) => report.removed.add(len),
+            Ok(false) => {}
+            Err(e) => {
+                warn(format_args!("cannot remove `{}`: {e}", path.display()));
+                report.failed.push(FileProblem {
+                    path: path.display().to_string(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    let status = Status::problems_if(problems > 0 || !report.failed.is_empty() || errors.unlistable_dirs > 0);
+    if json {
+        emit_json(&report)?;
+    } else {
+        let whose = function.map_or_else(String::new, |f| format!(" of `{f}`"));
+        emit(&format!(
+            "Removed {} files{whose} ({}).\n",
+            report.removed.count,
+            format_size(report.removed.bytes)
+        ))?;
+    }
+    Ok(status)
+}
+
+/// Asks on the terminal before everything is removed.
+fn confirm(dir: &Path, entries: Tally) -> CliResult<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError::usage(
+            "refusing to remove every entry without confirmation: there is no terminal to ask on; pass `--yes` to \
+             clear anyway, or `--function PATH` to clear one function's entries",
+        ));
+    }
+    eprint!(
+        "Remove all {} entries ({}) from `{}`? [y/N] ",
+        entries.count,
+        format_size(entries.bytes),
+        dir.display()
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::failed(format!("cannot read the answer: {e}")))?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(CliError::failed("cancelled; nothing was removed")),
+    }
+}

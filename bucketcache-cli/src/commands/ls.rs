@@ -1,0 +1,117 @@
+//! `bucketcache ls DIR`: one line per entry.
+
+use std::cmp::Reverse;
+
+use bucketcache::entry::EntryHeader;
+use serde::Serialize;
+
+use crate::cli::{LsArgs, SortKey};
+use crate::error::{CliResult, Status};
+use crate::output::{emit, emit_json, warn, Table};
+use crate::scan::{self, Class, Depth};
+use crate::units::{format_size, format_time, relative, rfc3339};
+
+/// One entry, as `--json` prints it.
+#[derive(Debug, Serialize)]
+struct Row {
+    hash: String,
+    function: Option<String>,
+    backend: String,
+    size: u64,
+    written: String,
+    written_ms: i64,
+    /// `null` when the entry never expires.
+    expires: Option<String>,
+    expires_ms: Option<i64>,
+    expired: bool,
+    path: String,
+}
+
+impl Row {
+    fn new(h: &EntryHeader, size: u64, expired: bool, path: String) -> Row {
+        Row {
+            hash: h.key.to_hex(),
+            function: h.function.clone(),
+            backend: h.backend.clone(),
+            size,
+            written: rfc3339(h.written_ms),
+            written_ms: h.written_ms,
+            expires: h.expires_ms.map(rfc3339),
+            expires_ms: h.expires_ms,
+            expired,
+            path,
+        }
+    }
+}
+
+pub fn run(args: &LsArgs, json: bool) -> CliResult {
+    let entries_dir = scan::entries_dir(&args.dir)?;
+    let mut rows = Vec::new();
+    let mut problems = 0u64;
+    let mut corrupt = 0u64;
+    let errors = scan::walk(&entries_dir, Depth::Headers, "listing", |item| {
+        let expired = matches!(item.class, Class::Expired(_));
+        match &item.class {
+            Class::Live(h) | Class::Expired(h) => {
+                if args.expired && !expired {
+                    return;
+                }
+                if args.function.as_ref().is_some_and(|f| h.function.as_ref() != Some(f)) {
+                    return;
+                }
+                rows.push(Row::new(h, item.len, expired, item.path.display().to_string()));
+            }
+            Class::Corrupt(_) => corrupt += 1,
+            Class::Unreadable(e) => {
+                warn(format_args!("cannot read `{}`: {e}", item.path.display()));
+                problems += 1;
+            }
+            Class::Temp { .. } | Class::Other => {}
+        }
+    })?;
+    match args.sort {
+        SortKey::Size => rows.sort_by_key(|r| (Reverse(r.size), r.written_ms)),
+        SortKey::Written => rows.sort_by_key(|r| (r.written_ms, r.hash.clone())),
+        SortKey::Expires => rows.sort_by_key(|r| (r.expires_ms.unwrap_or(i64::MAX), r.written_ms)),
+    }
+    if args.reverse {
+        rows.reverse();
+    }
+    if json {
+        emit_json(&rows)?;
+    } else {
+        emit(&table(&rows))?;
+        if corrupt > 0 {
+            eprintln!("({corrupt} corrupt files not listed: see `bucketcache verify`)");
+        }
+    }
+    Ok(Status::problems_if(problems > 0 || errors.unlistable_dirs > 0))
+}
+
+fn table(rows: &[Row]) -> String {
+    let now = scan::now_ms();
+    let mut t = Table::new(&[
+        ("HASH", false),
+        ("SIZE", true),
+        ("WRITTEN", false),
+        ("EXPIRES", false),
+        ("BACKEND", false),
+        ("FUNCTION", false),
+    ]);
+    for r in rows {
+        let expires = match r.expires_ms {
+            None => "never".to_owned(),
+            Some(ms) if r.expired => format!("{} (expired)", format_time(ms)),
+            Some(ms) => format!("{} ({})", format_time(ms), relative(ms, now)),
+        };
+        t.row(vec![
+            r.hash[..16].to_owned(),
+            format_size(r.size),
+            format_time(r.written_ms),
+            expires,
+            r.backend.clone(),
+            r.function.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    t.render()
+}

@@ -1,0 +1,173 @@
+//! `bucketcache stats DIR`: what a bucket holds, in totals.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{FileProblem, Tally};
+use crate::error::{CliResult, Status};
+use crate::output::{emit, emit_json, warn, Table};
+use crate::scan::{self, Class, Depth};
+use crate::units::{format_size, format_time, relative, rfc3339};
+
+#[derive(Debug, Default, Serialize)]
+struct Stats {
+    dir: String,
+    /// Valid entries, expired ones included.
+    entries: Tally,
+    /// The expired subset of `entries`.
+    expired: Tally,
+    /// Files named like entries that are not valid ones (by header and length; `verify` checks checksums).
+    corrupt: Tally,
+    temp_files: Tally,
+    /// The temporary files whose writer is gone (or that are over an hour old): `prune` removes them.
+    stale_temp_files: Tally,
+    other_files: Tally,
+    unreadable: Vec<FileProblem>,
+    /// Every file under `entries-v1/`.
+    total_bytes: u64,
+    oldest_written: Option<String>,
+    newest_written: Option<String>,
+    oldest_written_ms: Option<i64>,
+    newest_written_ms: Option<i64>,
+    functions: Vec<Group>,
+    backends: Vec<Group>,
+}
+
+#[derive(Debug, Serialize)]
+struct Group {
+    /// The function path or backend id; `null` for entries recorded without a function.
+    name: Option<String>,
+    count: u64,
+    bytes: u64,
+}
+
+fn groups(map: BTreeMap<Option<String>, Tally>) -> Vec<Group> {
+    let mut out: Vec<Group> = map
+        .into_iter()
+        .map(|(name, t)| Group {
+            name,
+            count: t.count,
+            bytes: t.bytes,
+        })
+        .collect();
+    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+    out
+}
+
+pub fn run(dir: &Path, json: bool) -> CliResult {
+    let entries_dir = scan::entries_dir(dir)?;
+    let mut s = Stats {
+        dir: dir.display().to_string(),
+        ..Stats::default()
+    };
+    let mut functions: BTreeMap<Option<String>, Tally> = BTreeMap::new();
+    let mut backends: BTreeMap<Option<String>, Tally> = BTreeMap::new();
+    let errors = scan::walk(&entries_dir, Depth::Headers, "stats", |item| {
+        s.total_bytes += item.len;
+        match &item.class {
+            Class::Live(h) | Class::Expired(h) => {
+                s.entries.add(item.len);
+                if matches!(item.class, Class::Expired(_)) {
+                    s.expired.add(item.len);
+                }
+                functions.entry(h.function.clone()).or_default().add(item.len);
+                backends.entry(Some(h.backend.clone())).or_default().add(item.len);
+                s.oldest_written_ms = Some(s.oldest_written_ms.map_or(h.written_ms, |o| o.min(h.written_ms)));
+                s.newest_written_ms = Some(s.newest_written_ms.map_or(h.written_ms, |o| o.max(h.written_ms)));
+            }
+            Class::Corrupt(_) => s.corrupt.add(item.len),
+            Class::Temp { stale } => {
+                s.temp_files.add(item.len);
+                if *stale {
+                    s.stale_temp_files.add(item.len);
+                }
+            }
+            Class::Unreadable(e) => {
+                warn(format_args!("cannot read `{}`: {e}", item.path.display()));
+                s.unreadable.push(FileProblem {
+                    path: item.path.display().to_string(),
+                    error: e.to_string(),
+                });
+            }
+            Class::Other => s.other_files.add(item.len),
+        }
+    })?;
+    s.oldest_written = s.oldest_written_ms.map(rfc3339);
+    s.newest_written = s.newest_written_ms.map(rfc3339);
+    s.functions = groups(functions);
+    s.backends = groups(backends);
+    let status = Status::problems_if(!s.unreadable.is_empty() || errors.unlistable_dirs > 0);
+    if json {
+        emit_json(&s)?;
+    } else {
+        emit(&human(&s))?;
+    }
+    Ok(status)
+}
+
+fn human(s: &Stats) -> String {
+    let now = scan::now_ms();
+    let mut out = String::new();
+    let _ = writeln!(out, "Bucket:          {}", s.dir);
+    let _ = writeln!(
+        out,
+        "Entries:         {}, of which {} expired",
+        s.entries.human(),
+        s.expired.human()
+    );
+    let _ = writeln!(out, "Corrupt files:   {}", s.corrupt.human());
+    let _ = writeln!(
+        out,
+        "Temporary files: {}, of which {} stale",
+        s.temp_files.human(),
+        s.stale_temp_files.count
+    );
+    if s.other_files.count > 0 {
+        let _ = writeln!(out, "Other files:     {}", s.other_files.human());
+    }
+    if !s.unreadable.is_empty() {
+        let _ = writeln!(out, "Unreadable:      {}", s.unreadable.len());
+    }
+    let _ = writeln!(out, "Total:           {}", format_size(s.total_bytes));
+    for (label, ms) in [
+        ("Oldest write:", s.oldest_written_ms),
+        ("Newest write:", s.newest_written_ms),
+    ] {
+        if let Some(ms) = ms {
+            let _ = writeln!(out, "{label:<16} {} ({})", format_time(ms), relative(ms, now));
+        }
+    }
+    if !s.backends.is_empty() {
+        let list: Vec<String> = s
+            .backends
+            .iter()
+            .map(|b| format!("{} {}", b.name.as_deref().unwrap_or("?"), b.count))
+            .collect();
+        let _ = writeln!(out, "Backends:        {}", list.join(", "));
+    }
+    if !s.functions.is_empty() {
+        let _ = writeln!(out, "\nBy function:");
+        let mut t = Table::new(&[("ENTRIES", true), ("SIZE", true), ("FUNCTION", false)]);
+        for f in &s.functions {
+            t.row(vec![
+                f.count.to_string(),
+                format_size(f.bytes),
+                f.name.clone().unwrap_or_else(|| "(none)".to_owned()),
+            ]);
+        }
+        for line in t.render().lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if s.corrupt.count > 0 {
+        let _ = writeln!(
+            out,
+            "\nRun `bucketcache verify {} --fix` to remove corrupt files.",
+            s.dir
+        );
+    }
+    out
+}
