@@ -53,6 +53,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration `{s}`: {e} (examples: `7d`, `12h`, `1h 30m`, `90s`)"))
 }
 
+/// `1 file`, `2 files`.
+pub fn count(n: u64, singular: &str, plural: &str) -> String {
+    if n == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{n} {plural}")
+    }
+}
+
 /// A size for people: `512 B`, `1.5 KiB`, `3.2 MiB` (binary units, one decimal).
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];

@@ -14,7 +14,7 @@ use super::{remove, FileProblem, Tally};
 use crate::error::{CliError, CliResult, Status};
 use crate::output::{emit, emit_json, warn};
 use crate::scan::{self, Class, Depth};
-use crate::units::format_size;
+use crate::units::{count, format_size};
 
 #[derive(Debug, Default, Serialize)]
 struct Report {
@@ -73,8 +73,8 @@ pub fn run(dir: &Path, function: Option<&str>, yes: bool, json: bool) -> CliResu
     } else {
         let whose = function.map_or_else(String::new, |f| format!(" of `{f}`"));
         emit(&format!(
-            "Removed {} files{whose} ({}).\n",
-            report.removed.count,
+            "Removed {}{whose} ({}).\n",
+            count(report.removed.count, "file", "files"),
             format_size(report.removed.bytes)
         ))?;
     }

@@ -9,7 +9,7 @@ use crate::cli::{LsArgs, SortKey};
 use crate::error::{CliResult, Status};
 use crate::output::{emit, emit_json, warn, Table};
 use crate::scan::{self, Class, Depth};
-use crate::units::{format_size, format_time, relative, rfc3339};
+use crate::units::{count, format_size, format_time, relative, rfc3339};
 
 /// One entry, as `--json` prints it.
 #[derive(Debug, Serialize)]
@@ -82,7 +82,10 @@ pub fn run(args: &LsArgs, json: bool) -> CliResult {
     } else {
         emit(&table(&rows))?;
         if corrupt > 0 {
-            eprintln!("({corrupt} corrupt files not listed: see `bucketcache verify`)");
+            eprintln!(
+                "({} not listed: see `bucketcache verify`)",
+                count(corrupt, "corrupt file", "corrupt files")
+            );
         }
     }
     Ok(Status::problems_if(problems > 0 || errors.unlistable_dirs > 0))

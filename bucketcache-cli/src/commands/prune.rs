@@ -14,7 +14,7 @@ use crate::cli::PruneArgs;
 use crate::error::{CliResult, Status};
 use crate::output::{emit, emit_json, warn};
 use crate::scan::{self, Class, Depth};
-use crate::units::format_size;
+use crate::units::{count, format_size};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,13 +136,18 @@ fn human(r: &Report) -> String {
     let mut parts = Vec::new();
     for (t, what) in [
         (r.expired, "expired"),
-        (r.temp_files, "temporary leftovers"),
+        (r.temp_files, "temporary leftover"),
         (r.corrupt, "corrupt"),
         (r.older_than, "older than the limit"),
         (r.max_size, "over the size limit"),
     ] {
         if t.count > 0 {
-            parts.push(format!("{} {what}", t.count));
+            let plural = if what == "temporary leftover" {
+                "temporary leftovers"
+            } else {
+                what
+            };
+            parts.push(count(t.count, what, plural));
         }
     }
     let detail = if parts.is_empty() {
@@ -151,14 +156,17 @@ fn human(r: &Report) -> String {
         format!(": {}", parts.join(", "))
     };
     let mut out = format!(
-        "{verb} {} files ({}){detail}.\n{} entries ({}) remain.\n",
-        r.removed.count,
+        "{verb} {} ({}){detail}.\n{} ({}) remain.\n",
+        count(r.removed.count, "file", "files"),
         format_size(r.removed.bytes),
-        r.remaining.count,
+        count(r.remaining.count, "entry", "entries"),
         format_size(r.remaining.bytes)
     );
     if !r.failed.is_empty() {
-        out.push_str(&format!("{} files could not be removed.\n", r.failed.len()));
+        out.push_str(&format!(
+            "{} could not be removed.\n",
+            count(r.failed.len() as u64, "file", "files")
+        ));
     }
     out
 }

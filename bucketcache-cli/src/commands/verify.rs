@@ -9,7 +9,7 @@ use super::{remove, FileProblem, Tally};
 use crate::error::{CliResult, Status};
 use crate::output::{emit, emit_json, warn};
 use crate::scan::{self, Class, Depth};
-use crate::units::format_size;
+use crate::units::{count, format_size};
 
 #[derive(Debug, Serialize)]
 struct CorruptFile {
@@ -88,8 +88,8 @@ pub fn run(dir: &Path, fix: bool, json: bool) -> CliResult {
 
 fn human(r: &Report, dir: &Path, fix: bool) -> String {
     let mut out = format!(
-        "Checked {} entry files ({}): {} intact, {} corrupt",
-        r.checked.count,
+        "Checked {} ({}): {} intact, {} corrupt",
+        count(r.checked.count, "entry file", "entry files"),
         format_size(r.checked.bytes),
         r.intact.count,
         r.corrupt.len()

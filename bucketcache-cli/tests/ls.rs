@@ -1,0 +1,111 @@
+//! `bucketcache ls`.
+
+mod common;
+
+use common::{bin, json, Cache, F, G};
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn hashes(rows: &Value) -> Vec<String> {
+    rows.as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["hash"].as_str().expect("hash").to_owned())
+        .collect()
+}
+
+#[test]
+fn ls_lists_every_entry_with_its_header() {
+    let cache = Cache::new();
+    let rows = json(&["ls", cache.arg()], 0);
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), 6);
+    let row = rows
+        .iter()
+        .find(|r| r["hash"] == cache.json[1].to_hex())
+        .expect("the json entry is listed");
+    assert_eq!(row["function"], F);
+    assert_eq!(row["backend"], "json");
+    assert_eq!(row["expired"], false);
+    assert!(row["expires"].is_null() && row["expires_ms"].is_null(), "never expires");
+    assert_eq!(
+        row["size"].as_u64(),
+        Some(std::fs::metadata(cache.entry_path(&cache.json[1])).expect("stat").len())
+    );
+    assert!(row["written_ms"].as_i64().expect("ms") > 0);
+    assert!(row["path"].as_str().expect("path").ends_with(&cache.json[1].to_hex()));
+    let plain = rows
+        .iter()
+        .find(|r| r["hash"] == cache.bincode.to_hex())
+        .expect("bincode entry");
+    assert!(plain["function"].is_null());
+}
+
+#[test]
+fn ls_filters_by_function_and_expiry() {
+    let cache = Cache::new();
+    let expired = cache.add_expired(2);
+    let g = json(&["ls", cache.arg(), "--function", G], 0);
+    let mut want: Vec<String> = cache.msgpack.iter().map(|k| k.to_hex()).collect();
+    let mut got = hashes(&g);
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let e = json(&["ls", cache.arg(), "--expired"], 0);
+    let mut want: Vec<String> = expired.iter().map(|k| k.to_hex()).collect();
+    let mut got = hashes(&e);
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(e.as_array().expect("array").iter().all(|r| r["expired"] == true));
+    let none = json(&["ls", cache.arg(), "--function", "no::such"], 0);
+    assert_eq!(none, serde_json::json!([]));
+}
+
+#[test]
+fn ls_sorts_by_size_written_and_expiry() {
+    let cache = Cache::new();
+    let expiring = cache.add_written_ago(
+        "soon",
+        1,
+        std::time::Duration::ZERO,
+        Some(std::time::Duration::from_secs(600)),
+    );
+    let sizes: Vec<u64> = json(&["ls", cache.arg(), "--sort", "size"], 0)
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["size"].as_u64().expect("size"))
+        .collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
+    let written: Vec<i64> = json(&["ls", cache.arg(), "--sort", "written", "--reverse"], 0)
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["written_ms"].as_i64().expect("ms"))
+        .collect();
+    assert!(
+        written.windows(2).all(|w| w[0] >= w[1]),
+        "newest first with --reverse: {written:?}"
+    );
+    let by_expiry = hashes(&json(&["ls", cache.arg(), "--sort", "expires"], 0));
+    assert_eq!(
+        by_expiry[0],
+        expiring[0].to_hex(),
+        "the only expiring entry comes first"
+    );
+}
+
+#[test]
+fn ls_prints_a_table_for_people() {
+    let cache = Cache::new();
+    cache.truncate(&cache.json[2]);
+    bin()
+        .args(["ls", cache.arg()])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("HASH"))
+        .stdout(predicate::str::contains(&cache.json[0].to_hex()[..16]))
+        .stdout(predicate::str::contains(F).and(predicate::str::contains("never")))
+        .stderr(predicate::str::contains("1 corrupt file not listed"));
+}
