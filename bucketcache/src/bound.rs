@@ -1,36 +1,7 @@
 //! Size-bounded buckets: [`BucketBuilder::max_size`](crate::BucketBuilder::max_size) and
 //! [`BucketBuilder::max_entries`](crate::BucketBuilder::max_entries).
 //!
-//! # Policy: least recently *written* goes first
-//!
-//! When a write takes the directory past a bound, the bucket removes the entries with the oldest write time (the
-//! `written at` stamp in each entry's header) until the bound holds again. Reads do not count as use: tracking them
-//! would turn every hit into a write (an access-time file or a header rewrite), and a hit served from the memory
-//! tier touches no file at all. Rewriting a key (a refreshed result, a `nocache` call) makes it the newest entry.
-//! The entry just written is never evicted by its own write, so a single entry larger than `max_size` still stays
-//! (alone).
-//!
-//! # How: an in-memory index, loaded once
-//!
-//! The first write of a bounded bucket walks the directory once and builds an index of every valid entry:
-//! `(written at, size, key)`, ordered by write time. Each later write and removal by this `Bucket` updates the index
-//! in `O(log n)`, and eviction pops its oldest entries, so no write walks the directory. Before an evicted file is
-//! removed its header is read again: if another process has rewritten that key since it was indexed, the entry is
-//! moved to its new place in the order instead of being removed.
-//!
-//! # Limits
-//!
-//! - Sizes are entry file lengths (header + payload). Directory blocks, temporary files of writes in progress and
-//!   corrupt files are not counted; [`Bucket::prune_directory`](crate::Bucket::prune_directory) removes the last
-//!   two.
-//! - Between a write's rename and its eviction step the directory is over the bound by at most that one entry.
-//! - The index belongs to one `Bucket` value. Entries that other processes (or other `Bucket`s on the same
-//!   directory) write are seen by the next full scan, which happens on the first write, then again once this bucket
-//!   has written as many entries as the last scan found (at least [`RESCAN_MIN_WRITES`]), so the scanning cost stays
-//!   constant per write on average. Until then several writers with the same bound can together overshoot it.
-//!   Files removed by someone else are dropped from the index when eviction reaches them.
-//!   [`Bucket::enforce_bound`] rescans and applies the bound at once.
-//! - Two processes evicting at once may both remove an entry; nothing worse happens than a miss.
+//! The policy, the mechanism and their limits are documented on [`Bucket::enforce_bound`], where users see them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -271,12 +242,49 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// Rescans the directory now (seeing entries written by other processes) and removes the least recently
     /// written entries until the bucket's bounds hold. Does nothing on an unbounded bucket.
     ///
+    /// # Policy: least recently *written* goes first
+    ///
+    /// When a write takes the directory past a bound, the bucket removes the entries with the oldest write time (the
+    /// `written at` stamp in each entry's header) until the bound holds again. Reads do not count as use: tracking them
+    /// would turn every hit into a write (an access-time file or a header rewrite), and a hit served from the memory
+    /// tier touches no file at all. Rewriting a key (a refreshed result, a `nocache` call) makes it the newest entry.
+    /// The entry just written is never evicted by its own write, so a single entry larger than `max_size` still stays
+    /// (alone).
+    ///
+    /// # How: an in-memory index, loaded once
+    ///
+    /// The first write of a bounded bucket walks the directory once and builds an index of every valid entry:
+    /// `(written at, size, key)`, ordered by write time. Each later write and removal by this `Bucket` updates the index in
+    /// `O(log n)`, and eviction pops its oldest entries, so no write walks the directory. Before an evicted file is
+    /// removed its header is read again: if another process has rewritten that key since it was indexed, the entry is
+    /// moved to its new place in the order instead of being removed.
+    ///
+    /// # Limits
+    ///
+    /// - Sizes are entry file lengths (header + payload). Directory blocks, temporary files of writes in progress and
+    ///   corrupt files are not counted; [`Bucket::prune_directory`](crate::Bucket::prune_directory) removes the last
+    ///   two.
+    /// - Between a write's rename and its eviction step the directory is over the bound by at most that one entry.
+    /// - The index belongs to one `Bucket` value. Entries that other processes (or other `Bucket`s on the same
+    ///   directory) write are seen by the next full scan, which happens on the first write, then again once this bucket
+    ///   has written as many entries as the last scan found (at least [`RESCAN_MIN_WRITES`]), so the scanning cost
+    ///   stays constant per write on average. Until then several writers with the same bound can together overshoot it.
+    ///   Files removed by someone else are dropped from the index when eviction reaches them. This method rescans and
+    ///   applies the bound at once.
+    /// - Two processes evicting at once may both remove an entry; nothing worse happens than a miss.
+    ///
+    /// # Example
+    ///
     /// ```
     /// # fn main() -> bucketcache::Result<()> {
+    /// use std::time::Duration;
     /// let dir = tempfile::tempdir().unwrap();
-    /// let unbounded = bucketcache::Bucket::new(dir.path())?;
+    /// // Another writer fills the directory, one entry a second.
+    /// let clock = bucketcache::ManualClock::starting_now();
+    /// let unbounded = bucketcache::Bucket::builder(dir.path()).clock(clock.clone()).build()?;
     /// for i in 0..10u32 {
     ///     unbounded.insert(&i, &i)?;
+    ///     clock.advance(Duration::from_secs(1));
     /// }
     /// let bounded = bucketcache::Bucket::builder(dir.path()).max_entries(4).build()?;
     /// assert_eq!(bounded.enforce_bound()?.num, 6);
