@@ -29,7 +29,7 @@
 //! progress measure. Files that vanish during the walk (a concurrent prune or write) are simply not reported.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::entry::{self, Corrupt, EntryHeader};
@@ -173,13 +173,13 @@ pub struct Inspected {
     pub header: std::result::Result<EntryHeader, Corrupt>,
 }
 
-/// Reads the header of the entry file at `path`, expected to hold `key`. Reads at most
-/// [`entry::MAX_HEADER_LEN`] bytes.
+/// Reads the header of the entry file at `path`, expected to hold `key`. Reads the header only
+/// (usually a few hundred bytes; at most [`entry::MAX_HEADER_LEN`]).
 ///
 /// # Errors
 /// The I/O error when the file cannot be opened or read (it vanished, it is a directory, no permission).
 pub fn inspect(path: &Path, key: &KeyHash) -> io::Result<Inspected> {
-    let (prefix, len) = crate::prune::read_prefix(path)?;
+    let (prefix, len) = read_header_bytes(path)?;
     let header = entry::parse_header(&prefix).and_then(|h| {
         if h.file_len() != len {
             Err(Corrupt::LengthMismatch {
@@ -195,10 +195,74 @@ pub fn inspect(path: &Path, key: &KeyHash) -> io::Result<Inspected> {
     Ok(Inspected { len, header })
 }
 
+/// Bytes read first: the fixed header, a backend id and a function path of usual length.
+const FIRST_READ: u64 = entry::HEADER_LEN as u64 + 512;
+
+/// The first bytes of a file, enough for its header, and the file's length. Reads [`FIRST_READ`] bytes, and more
+/// (up to [`entry::MAX_HEADER_LEN`]) only when the header's function path is longer, so walking a cache of large
+/// entries reads little of each.
+fn read_header_bytes(path: &Path) -> io::Result<(Vec<u8>, u64)> {
+    let mut file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut buf = Vec::with_capacity(FIRST_READ as usize);
+    (&mut file).take(FIRST_READ).read_to_end(&mut buf)?;
+    if matches!(entry::parse_header(&buf), Err(Corrupt::TooShort { .. })) && (buf.len() as u64) < len {
+        let rest = entry::MAX_HEADER_LEN as u64 - buf.len() as u64;
+        file.take(rest).read_to_end(&mut buf)?;
+    }
+    Ok((buf, len))
+}
+
 /// Whether a temporary file may be removed: the process that is writing it is gone (judged by the pid in its name,
 /// on Linux), or it is older than [`TEMP_MAX_AGE`]. This is the rule
 /// [`Bucket::prune_directory`](crate::Bucket::prune_directory) applies.
 pub fn temp_is_stale(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     store::temp_is_stale(path, name, TEMP_MAX_AGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_classify() {
+        assert_eq!(classify_name(".tmp-1-abc"), FileKind::Temp);
+        assert_eq!(classify_name(&"0f".repeat(32)), FileKind::Entry(KeyHash([0x0f; 32])));
+        assert_eq!(classify_name("README"), FileKind::Other);
+    }
+
+    #[test]
+    fn long_function_paths_are_read_in_full() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "", e))?;
+        let bucket = crate::Bucket::new(dir.path())?;
+        let key = bucket.key_hash("k")?;
+        let function = "a::".repeat(400);
+        bucket.insert_hashed(&key, &vec![7u8; 100_000], Some(&function))?;
+        let inspected = inspect(&bucket.entry_path(&key), &key).map_err(|e| Error::io("inspect", "", e))?;
+        let header = inspected.header.map_err(|c| Error::config(c.to_string()))?;
+        assert_eq!(header.function.as_deref(), Some(function.as_str()));
+        assert_eq!(inspected.len, header.file_len());
+        let wrong = inspect(&bucket.entry_path(&key), &KeyHash([1; 32])).map_err(|e| Error::io("inspect", "", e))?;
+        assert_eq!(wrong.header.err(), Some(Corrupt::KeyMismatch));
+        Ok(())
+    }
+
+    #[test]
+    fn the_walk_reports_every_file_and_counts_directories() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "", e))?;
+        let bucket = crate::Bucket::new(dir.path())?;
+        for i in 0..20u32 {
+            bucket.insert(&i, &i)?;
+        }
+        let entries = entries_dir(dir.path());
+        fs::write(entries.join("stray-top-level-file"), b"x").map_err(|e| Error::io("write", "", e))?;
+        let mut walk = walk(&entries)?;
+        let total = walk.dirs_total();
+        let files: Vec<ScannedFile> = walk.by_ref().collect::<Result<_>>()?;
+        assert_eq!(files.len(), 20, "top-level files are not walked");
+        assert!(files.iter().all(|f| matches!(f.kind, FileKind::Entry(_))));
+        assert_eq!(walk.dirs_done(), total);
+        Ok(())
+    }
 }
