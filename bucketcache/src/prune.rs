@@ -1,7 +1,6 @@
 //! `prune_directory`: removing what can never be read again.
 
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
@@ -126,11 +125,8 @@ fn read_dir(path: &Path) -> Result<fs::ReadDir> {
     fs::read_dir(path).map_err(|e| Error::io("list", path, e))
 }
 
-/// The first bytes of a file (enough for any header) and the file's length.
-pub(crate) fn read_prefix(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
-    let f = File::open(path)?;
-    let len = f.metadata()?.len();
-    let mut buf = Vec::with_capacity(512);
-    f.take(entry::MAX_HEADER_LEN as u64).read_to_end(&mut buf)?;
-    Ok((buf, len))
+/// The first bytes of a file (enough for its header) and the file's length: see `scan::read_header_bytes`, which
+/// reads a few hundred bytes rather than up to 64 KiB of each file.
+fn read_prefix(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
+    crate::scan::read_header_bytes(path)
 }

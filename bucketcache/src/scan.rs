@@ -201,7 +201,7 @@ const FIRST_READ: u64 = entry::HEADER_LEN as u64 + 512;
 /// The first bytes of a file, enough for its header, and the file's length. Reads [`FIRST_READ`] bytes, and more
 /// (up to [`entry::MAX_HEADER_LEN`]) only when the header's function path is longer, so walking a cache of large
 /// entries reads little of each.
-fn read_header_bytes(path: &Path) -> io::Result<(Vec<u8>, u64)> {
+pub(crate) fn read_header_bytes(path: &Path) -> io::Result<(Vec<u8>, u64)> {
     let mut file = fs::File::open(path)?;
     let len = file.metadata()?.len();
     let mut buf = Vec::with_capacity(FIRST_READ as usize);
