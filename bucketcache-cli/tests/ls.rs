@@ -109,3 +109,30 @@ fn ls_prints_a_table_for_people() {
         .stdout(predicate::str::contains(F).and(predicate::str::contains("never")))
         .stderr(predicate::str::contains("1 corrupt file not listed"));
 }
+
+#[test]
+fn entries_written_as_the_attribute_writes_them_show_function_and_expiry() {
+    // The attribute stores through `insert_typed`, with the function's path and its own lifetime.
+    let cache = Cache::new();
+    let bucket = bucketcache::Bucket::builder(cache.path())
+        .backend(bucketcache::JsonBackend::default())
+        .build()
+        .expect("bucket");
+    let key = bucket.key_hash(&("attr", 1u32)).expect("key");
+    bucket
+        .insert_typed(
+            &key,
+            &vec![1u64, 2],
+            Some("my_crate::attributed"),
+            Some(std::time::Duration::from_secs(3600)),
+        )
+        .expect("insert");
+    let rows = json(&["ls", cache.arg(), "--function", "my_crate::attributed"], 0);
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["hash"], key.to_hex());
+    let ttl = rows[0]["expires_ms"].as_i64().expect("expires") - rows[0]["written_ms"].as_i64().expect("written");
+    assert_eq!(ttl, 3_600_000);
+    let shown = json(&["show", cache.arg(), &key.to_hex()], 0);
+    assert_eq!(shown["value"], serde_json::json!([1, 2]));
+}
