@@ -1,4 +1,505 @@
 //! Items the `#[bucket_cache]` expansion uses. Not public API: no stability promise.
+//!
+//! The expansion of a cached function (see `bucketcache-macros/src/expand.rs`) does, in order:
+//! 1. pick the return shape ([`Probe`] + the `Probe*` traits, autoref specialization): a `Result` stores its `Ok`
+//!    value, an `Option` its `Some` value, anything else the whole value ([`Shape`]);
+//! 2. build a [`CallKey`] (function path, signature, fingerprint, shape, type names, named argument values) and
+//!    hash it with the bucket's key maker ([`Call::new`]);
+//! 3. [`Call::begin`] (or [`Call::begin_async`]): a hit, or the right to run the body (single-flight);
+//! 4. run the body, [`Call::store`] the value, return it.
 #![doc(hidden)]
 
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
+use tracing::{debug, warn};
+
+pub use crate::arg_value::ArgValue;
+pub use crate::call_info::{CachedCallInfo, CallArg};
+pub use crate::default_bucket::{default_cache_dir, SiteBucket};
+pub use crate::flight::FlightGuard;
+#[cfg(feature = "json")]
+pub use crate::JsonBackend;
+#[cfg(feature = "msgpack")]
+pub use crate::MessagePackBackend;
+pub use crate::{Backend, BincodeBackend, Bucket, Hit, KeyHash, KeyMaker};
 pub use serde;
+
+use crate::flight::{self, Join};
+
+/// Version of the layout of [`CallKey`]; part of every attribute key.
+pub const CALL_KEY_VERSION: u32 = 1;
+
+/// The suffix of the marker function's path the expansion defines inside each cached function.
+const MARKER: &str = "::__bucketcache_marker";
+
+/// The cached function's path, from the type name of a marker `fn` item defined in its body
+/// (`my_crate::m::Type::method::__bucketcache_marker` → `my_crate::m::Type::method`).
+#[inline]
+pub fn function_path(marker: &'static str) -> &'static str {
+    marker.strip_suffix(MARKER).unwrap_or(marker)
+}
+
+// ---- the key ----
+
+/// What an attribute key is made of.
+pub struct CallKey<'a, A> {
+    /// The function's path ([`function_path`]).
+    pub function: &'a str,
+    /// The signature's tokens.
+    pub signature: &'a str,
+    /// `body:<blake3 of the body tokens>` or `version:<the version = "..." string>`.
+    pub fingerprint: &'a str,
+    /// The return shape ([`Shape::MODE`]).
+    pub mode: &'a str,
+    /// The names of the type arguments (and of `Self` for methods).
+    pub types: &'a [&'a str],
+    /// The named argument values, an [`Args`] list.
+    pub args: A,
+}
+
+impl<A: Serialize> Serialize for CallKey<'_, A> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("bucketcache::CallKey", 7)?;
+        st.serialize_field("v", &CALL_KEY_VERSION)?;
+        st.serialize_field("function", self.function)?;
+        st.serialize_field("signature", self.signature)?;
+        st.serialize_field("fingerprint", self.fingerprint)?;
+        st.serialize_field("mode", self.mode)?;
+        st.serialize_field("types", self.types)?;
+        st.serialize_field("args", &self.args)?;
+        st.end()
+    }
+}
+
+/// A key argument: its name and value, then the rest of the list (a cons list, so any number of arguments works
+/// without tuple-size limits).
+pub struct Arg<'a, T: ?Sized, N> {
+    /// The parameter name.
+    pub name: &'static str,
+    /// Its value.
+    pub value: &'a T,
+    /// The following arguments.
+    pub next: N,
+}
+
+/// The end of an argument list.
+pub struct End;
+
+/// A list of named arguments.
+pub trait ArgList {
+    /// How many.
+    const LEN: usize;
+    /// Writes each `(name, value)` pair into `seq`.
+    ///
+    /// # Errors
+    /// The value's `Serialize` error.
+    fn write<S: SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error>;
+}
+
+impl ArgList for End {
+    const LEN: usize = 0;
+    fn write<S: SerializeSeq>(&self, _: &mut S) -> Result<(), S::Error> {
+        Ok(())
+    }
+}
+
+impl<T: Serialize + ?Sized, N: ArgList> ArgList for Arg<'_, T, N> {
+    const LEN: usize = 1 + N::LEN;
+    fn write<S: SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
+        seq.serialize_element(&(self.name, self.value))?;
+        self.next.write(seq)
+    }
+}
+
+/// An argument list, serialized as a sequence of `(name, value)` pairs.
+pub struct Args<L>(pub L);
+
+impl<L: ArgList> Serialize for Args<L> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(L::LEN))?;
+        self.0.write(&mut seq)?;
+        seq.end()
+    }
+}
+
+/// Checks, with a readable error on the argument, that a key argument is `Serialize`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Serialize`, so it cannot be part of a #[bucket_cache] key",
+    label = "this argument is hashed into the cache key",
+    note = "derive or implement `serde::Serialize` for it, or leave it out of the key with `ignore(name)`"
+)]
+pub trait KeyArg: Serialize {}
+impl<T: Serialize + ?Sized> KeyArg for T {}
+
+/// Returns its argument; fails to compile, on the argument, when it is not `Serialize`.
+#[inline(always)]
+pub fn key_arg<T: KeyArg + ?Sized>(value: &T) -> &T {
+    value
+}
+
+/// Checks that a `nocache` flag is a `bool` (a `&bool` is accepted too).
+#[inline(always)]
+pub fn nocache_flag(flag: impl core::borrow::Borrow<bool>) -> bool {
+    *flag.borrow()
+}
+
+// ---- return shapes ----
+
+/// How a return type `R` is stored: which part of it, and how it comes back.
+#[diagnostic::on_unimplemented(
+    message = "the return type `{R}` of a #[bucket_cache] function cannot be cached",
+    label = "the value stored must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`",
+    note = "for `Result<T, E>` (and `Option<T>`) only `T` is stored, so only `T` needs these traits (with \
+            `cache_err`, the whole `Result`); derive `Serialize, Deserialize, Clone` on your types"
+)]
+pub trait Shape<R> {
+    /// The type written to the bucket.
+    type Stored: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
+    /// The shape's name, part of the key (so switching `cache_err` never misreads an entry).
+    const MODE: &'static str;
+    /// The part of `value` to store; `None`: do not store (an `Err`, a `None`).
+    fn stored(value: &R) -> Option<&Self::Stored>;
+    /// The return value made from a stored one.
+    fn restore(stored: Self::Stored) -> R;
+}
+
+/// Stores every value.
+#[derive(Clone, Copy)]
+pub struct StoreAll;
+/// Stores the `Ok` value of a `Result`; errors are not cached.
+#[derive(Clone, Copy)]
+pub struct StoreOk;
+/// Stores the `Some` value of an `Option`; `None` is not cached.
+#[derive(Clone, Copy)]
+pub struct StoreSome;
+
+impl<R: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Shape<R> for StoreAll {
+    type Stored = R;
+    const MODE: &'static str = "all";
+    #[inline]
+    fn stored(value: &R) -> Option<&R> {
+        Some(value)
+    }
+    #[inline]
+    fn restore(stored: R) -> R {
+        stored
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static, E> Shape<Result<T, E>> for StoreOk {
+    type Stored = T;
+    const MODE: &'static str = "ok";
+    #[inline]
+    fn stored(value: &Result<T, E>) -> Option<&T> {
+        value.as_ref().ok()
+    }
+    #[inline]
+    fn restore(stored: T) -> Result<T, E> {
+        Ok(stored)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Shape<Option<T>> for StoreSome {
+    type Stored = T;
+    const MODE: &'static str = "some";
+    #[inline]
+    fn stored(value: &Option<T>) -> Option<&T> {
+        value.as_ref()
+    }
+    #[inline]
+    fn restore(stored: T) -> Option<T> {
+        Some(stored)
+    }
+}
+
+/// Chooses a [`Shape`] from a return type by autoref specialization: `(&Probe::<R>::new()).shape()` is
+/// [`StoreOk`] for a `Result`, [`StoreSome`] for an `Option` (when [`ProbeOk`] / [`ProbeSome`] are in scope;
+/// `cache_err` / `cache_none` leave them out), [`StoreAll`] otherwise.
+pub struct Probe<R>(PhantomData<fn() -> R>);
+
+impl<R> Probe<R> {
+    /// A probe for `R`.
+    #[inline]
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+/// See [`Probe`].
+pub trait ProbeOk {
+    /// The shape.
+    #[inline]
+    fn shape(&self) -> StoreOk {
+        StoreOk
+    }
+}
+impl<T, E> ProbeOk for Probe<Result<T, E>> {}
+
+/// See [`Probe`].
+pub trait ProbeSome {
+    /// The shape.
+    #[inline]
+    fn shape(&self) -> StoreSome {
+        StoreSome
+    }
+}
+impl<T> ProbeSome for Probe<Option<T>> {}
+
+/// See [`Probe`].
+pub trait ProbeAll {
+    /// The shape.
+    #[inline]
+    fn shape(&self) -> StoreAll {
+        StoreAll
+    }
+}
+impl<R> ProbeAll for &Probe<R> {}
+
+/// The mode name of a shape for `R` (type inference helper).
+#[inline]
+pub fn mode_of<R, S: Shape<R>>(_: &S) -> &'static str {
+    S::MODE
+}
+
+// ---- the bucket ----
+
+/// What `bucket = EXPR` may be: a `Bucket` or anything that derefs to one (`&Bucket`, `Arc<Bucket>`,
+/// `LazyLock<Bucket>`, ...).
+#[diagnostic::on_unimplemented(
+    message = "`bucket = ...` must be a `bucketcache::Bucket` or deref to one, not `{Self}`",
+    note = "for example `static CACHE: std::sync::LazyLock<Bucket> = LazyLock::new(|| Bucket::new(\"dir\").unwrap());`"
+)]
+pub trait AsBucket<B: Backend, K: KeyMaker> {
+    /// The bucket.
+    fn as_bucket(&self) -> &Bucket<B, K>;
+}
+
+impl<B: Backend, K: KeyMaker> AsBucket<B, K> for Bucket<B, K> {
+    #[inline]
+    fn as_bucket(&self) -> &Bucket<B, K> {
+        self
+    }
+}
+
+impl<B: Backend, K: KeyMaker, T: core::ops::Deref + ?Sized> AsBucket<B, K> for T
+where
+    T::Target: AsBucket<B, K>,
+{
+    #[inline]
+    fn as_bucket(&self) -> &Bucket<B, K> {
+        (**self).as_bucket()
+    }
+}
+
+/// `Some(bucket)` for `bucket = EXPR`.
+#[inline]
+pub fn user_bucket<B: Backend, K: KeyMaker>(b: &(impl AsBucket<B, K> + ?Sized)) -> Option<&Bucket<B, K>> {
+    Some(b.as_bucket())
+}
+
+impl<B: Backend + Default> SiteBucket<B> {
+    /// The shared bucket in `dir` (for `path = "dir"`).
+    #[inline]
+    pub fn at(&self, dir: &'static str) -> Option<&'static Bucket<B>> {
+        self.get(|| PathBuf::from(dir))
+    }
+
+    /// The shared bucket in [`default_cache_dir`].
+    #[inline]
+    pub fn default_dir(&self) -> Option<&'static Bucket<B>> {
+        self.get(default_cache_dir)
+    }
+}
+
+// ---- one call ----
+
+/// One call of a cached function: its bucket and key hash.
+pub struct Call<'b, B: Backend, K: KeyMaker> {
+    bucket: Option<&'b Bucket<B, K>>,
+    key: Option<KeyHash>,
+    function: &'static str,
+    lifetime: Option<Duration>,
+}
+
+/// What [`Call::begin`] decided.
+pub enum Step<R> {
+    /// A cached value.
+    Hit(Hit<R>),
+    /// Run the body; the guard (if any) keeps other callers of the key waiting until the value is stored.
+    Run(Option<FlightGuard>),
+}
+
+impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
+    /// Hashes `key`. Without a bucket, or when the key cannot be hashed (logged at `warn`), the call runs
+    /// uncached.
+    pub fn new<A: Serialize>(
+        bucket: Option<&'b Bucket<B, K>>,
+        function: &'static str,
+        lifetime: Option<Duration>,
+        key: &A,
+    ) -> Self {
+        let key = bucket.and_then(|b| match b.key_hash(key) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                warn!(target: "bucketcache", function, error = %e, "cannot hash the arguments; the function runs uncached");
+                None
+            }
+        });
+        Call {
+            bucket,
+            key,
+            function,
+            lifetime,
+        }
+    }
+
+    fn lookup<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash) -> Option<Hit<R>> {
+        match bucket.lookup::<S::Stored>(key) {
+            Ok(Some(hit)) => {
+                debug!(target: "bucketcache", function = self.function, hash = %key, source = ?hit.source, "cache hit");
+                Some(Hit {
+                    value: S::restore(hit.value),
+                    written: hit.written,
+                    expires: hit.expires,
+                    source: hit.source,
+                })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                warn!(target: "bucketcache", function = self.function, error = %e, "cached entry unusable; the function runs and replaces it");
+                None
+            }
+        }
+    }
+
+    fn flight_id(bucket: &Bucket<B, K>) -> usize {
+        bucket as *const Bucket<B, K> as *const () as usize
+    }
+
+    /// A hit, or the right to run the body. With `nocache`, always runs (no read, no waiting).
+    pub fn begin<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
+        let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
+            return Step::Run(None);
+        };
+        if nocache {
+            debug!(target: "bucketcache", function = self.function, "nocache: running");
+            return Step::Run(None);
+        }
+        if let Some(hit) = self.lookup::<R, S>(bucket, key) {
+            return Step::Hit(hit);
+        }
+        loop {
+            match flight::join(Self::flight_id(bucket), *key) {
+                Join::Leader(guard) => {
+                    // Another leader may have stored the value between our read and our joining.
+                    if let Some(hit) = self.lookup::<R, S>(bucket, key) {
+                        return Step::Hit(hit);
+                    }
+                    debug!(target: "bucketcache", function = self.function, hash = %key, "cache miss: calling");
+                    return Step::Run(Some(guard));
+                }
+                Join::Follower(flight) => {
+                    flight.wait();
+                    if let Some(hit) = self.lookup::<R, S>(bucket, key) {
+                        return Step::Hit(hit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Call::begin`] for `async fn`s: waiting for another caller's value does not block the thread.
+    pub async fn begin_async<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
+        let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
+            return Step::Run(None);
+        };
+        if nocache {
+            debug!(target: "bucketcache", function = self.function, "nocache: running");
+            return Step::Run(None);
+        }
+        if let Some(hit) = self.lookup::<R, S>(bucket, key) {
+            return Step::Hit(hit);
+        }
+        loop {
+            // Bind the outcome first: the map's lock guard must not live across the await.
+            let joined = flight::join(Self::flight_id(bucket), *key);
+            match joined {
+                Join::Leader(guard) => {
+                    if let Some(hit) = self.lookup::<R, S>(bucket, key) {
+                        return Step::Hit(hit);
+                    }
+                    debug!(target: "bucketcache", function = self.function, hash = %key, "cache miss: calling");
+                    return Step::Run(Some(guard));
+                }
+                Join::Follower(flight) => {
+                    flight.landed().await;
+                    if let Some(hit) = self.lookup::<R, S>(bucket, key) {
+                        return Step::Hit(hit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores the cacheable part of `value` (a failure is logged at `warn`, never returned).
+    pub fn store<R, S: Shape<R>>(&self, _shape: S, value: &R) {
+        let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
+            return;
+        };
+        let Some(stored) = S::stored(value) else {
+            debug!(target: "bucketcache", function = self.function, "result not cached (Err or None)");
+            return;
+        };
+        if let Err(e) = bucket.insert_typed(key, stored, Some(self.function), self.lifetime) {
+            warn!(target: "bucketcache", function = self.function, error = %e, "cannot store the result; it is returned uncached");
+        }
+    }
+
+    /// The callback's view of a hit.
+    pub fn info<'v, R>(&self, hit: &'v Hit<R>, args: Vec<CallArg>) -> CachedCallInfo<'v, R> {
+        CachedCallInfo {
+            function: self.function,
+            args,
+            return_value: &hit.value,
+            expiration_date: hit.expires,
+            written: hit.written,
+            key_hash: self.key.unwrap_or(KeyHash([0; 32])),
+            source: hit.source,
+        }
+    }
+}
+
+/// Returns `f`; fixes its output type, so `?` and `return` in an `async fn`'s body infer.
+#[inline(always)]
+pub fn typed_future<R, F: core::future::Future<Output = R>>(f: F) -> F {
+    f
+}
+
+/// A rendered argument for [`CachedCallInfo`].
+#[inline]
+pub fn arg<T: Serialize + ?Sized>(name: &'static str, value: &T) -> CallArg {
+    CallArg {
+        name,
+        value: ArgValue::of(value),
+    }
+}
+
+/// An ignored argument for [`CachedCallInfo`].
+#[inline]
+pub fn ignored_arg(name: &'static str) -> CallArg {
+    CallArg {
+        name,
+        value: ArgValue::Ignored,
+    }
+}
+
+/// The arguments for [`CachedCallInfo`].
+#[inline]
+pub fn args_vec<const N: usize>(args: [CallArg; N]) -> Vec<CallArg> {
+    args.into()
+}

@@ -97,14 +97,18 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+mod arg_value;
 mod backend;
 mod bound;
 mod bucket;
 mod builder;
+mod call_info;
 mod clock;
+mod default_bucket;
 mod deferred;
 pub mod entry;
 mod error;
+mod flight;
 mod key;
 mod memory;
 mod prune;
@@ -114,6 +118,7 @@ pub mod store;
 #[doc(hidden)]
 pub mod __private;
 
+pub use arg_value::{ArgValue, Fields};
 pub use backend::{Backend, BincodeBackend, BincodeConfig, MAX_BACKEND_ID_LEN};
 #[cfg(feature = "json")]
 pub use backend::{JsonBackend, JsonConfig};
@@ -122,7 +127,9 @@ pub use backend::{MessagePackBackend, MessagePackConfig};
 pub use bound::RESCAN_MIN_WRITES;
 pub use bucket::{Bucket, Hit, HitSource, Stored};
 pub use builder::{BucketBuilder, DEFAULT_MEMORY_MAX_BYTES};
+pub use call_info::{CachedCallInfo, CallArg};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use default_bucket::{default_cache_dir, BUCKETCACHE_DIR_VAR};
 pub use deferred::{deferred_write, DeferredWriteBucket};
 pub use error::{BoxError, Error, Result};
 pub use key::{

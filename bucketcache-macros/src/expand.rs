@@ -1,0 +1,222 @@
+// Input:
+//
+//     #[bucket_cache(lifetime = "1h", nocache = "refresh", ignore(c), on_cached = log_hit)]
+//     pub fn f(a: u32, c: Logger, refresh: bool) -> Vec<u8> { BODY }
+//
+// Output (paths shortened: `__private` is `::bucketcache::__private`):
+//
+//     pub fn f(a: u32, c: Logger, refresh: bool) -> Vec<u8> {
+//         fn __bucketcache_marker() {}
+//         let __bucketcache_function = __private::function_path(type_name_of_val(&__bucketcache_marker));
+//         let __bucketcache_shape = { use __private::{ProbeAll as _, ProbeOk as _, ProbeSome as _};
+//                                     (&__private::Probe::<Vec<u8>>::new()).shape() };
+//         let __bucketcache_bucket = { static SITE: SiteBucket<BincodeBackend> = ..; SITE.default_dir() };
+//         let __bucketcache_call = __private::Call::new(__bucketcache_bucket, __bucketcache_function, LIFETIME,
+//             &__private::CallKey { function, signature: "pub fn f (a : u32 , ..) -> Vec < u8 >",
+//                                   fingerprint: "body:<blake3 of BODY>", mode, types: &[],
+//                                   args: Args(Arg { name: "a", value: key_arg(&a), next: End }) });
+//         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, nocache_flag(refresh)) {
+//             Step::Hit(hit) => { log_hit(&__bucketcache_call.info(&hit, args_vec([..]))); hit.value }
+//             Step::Run(guard) => {
+//                 let value: Vec<u8> = (move || -> Vec<u8> BODY)();   // `async move BODY .await` for async fn
+//                 __bucketcache_call.store::<Vec<u8>, _>(__bucketcache_shape, &value);
+//                 drop(guard);
+//                 value
+//             }
+//         }
+//     }
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+
+use crate::args::BackendKind;
+use crate::model::{Model, Role};
+use crate::tokens;
+use crate::valid::Checked;
+
+pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
+    let p = quote!(::bucketcache::__private);
+    let item = m.item;
+    let sig = &item.sig;
+    let is_async = sig.asyncness.is_some();
+
+    let ret: TokenStream = match m.ret {
+        Some(t) => t.to_token_stream(),
+        None => quote!(()),
+    };
+    let ret_span = m.ret.map_or_else(|| sig.ident.span(), |t| t.span());
+
+    // The return shape: `Result` stores `Ok`, `Option` stores `Some`, unless switched off.
+    let probe_ok = (m.args.cache_err.is_none()).then(|| quote!(ProbeOk as _,));
+    let probe_some = (m.args.cache_none.is_none()).then(|| quote!(ProbeSome as _,));
+    let shape = quote_spanned! {ret_span=>
+        {
+            #[allow(unused_imports)]
+            use ::bucketcache::__private::{ProbeAll as _, #probe_ok #probe_some};
+            (&::bucketcache::__private::Probe::<#ret>::new()).shape()
+        }
+    };
+
+    // The bucket.
+    let bucket = if let Some(b) = &m.args.bucket {
+        let e = &b.value;
+        quote_spanned!(e.span()=> #p::user_bucket(&(#e)))
+    } else {
+        let backend = match m.args.backend.as_ref().map(|b| b.value.0) {
+            None | Some(BackendKind::Bincode) => quote!(#p::BincodeBackend),
+            Some(BackendKind::Json) => quote!(#p::JsonBackend),
+            Some(BackendKind::MessagePack) => quote!(#p::MessagePackBackend),
+        };
+        let open = match &m.args.path {
+            Some(path) => {
+                let lit = &path.value;
+                quote!(at(#lit))
+            }
+            None => quote!(default_dir()),
+        };
+        quote! {{
+            static __BUCKETCACHE_SITE: #p::SiteBucket<#backend> = #p::SiteBucket::new();
+            __BUCKETCACHE_SITE.#open
+        }}
+    };
+
+    let lifetime = match checked.lifetime {
+        Some(d) => {
+            let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+            quote!(::core::option::Option::Some(::core::time::Duration::new(#secs, #nanos)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+
+    // The key: signature, fingerprint, type names, named argument values.
+    let signature = tokens::canonical(sig.to_token_stream());
+    let fingerprint = match &m.args.version {
+        Some(v) => format!("version:{}", v.value.value()),
+        None => tokens::body_fingerprint(item.block.to_token_stream()),
+    };
+    let mut types: Vec<TokenStream> = Vec::new();
+    if m.names_self_type() {
+        types.push(quote!(::core::any::type_name::<Self>()));
+    }
+    for t in &m.type_params {
+        types.push(quote!(::core::any::type_name::<#t>()));
+    }
+
+    // (name, value expression) of each hashed argument, in order: self, const generics, parameters.
+    let self_ref = m.receiver.as_ref().map(|r| {
+        let self_token = &r.node.self_token;
+        if r.deref {
+            quote_spanned!(self_token.span()=> &*#self_token)
+        } else {
+            quote_spanned!(self_token.span()=> &#self_token)
+        }
+    });
+    let mut hashed: Vec<(String, TokenStream)> = Vec::new();
+    if m.hashes_self() {
+        if let Some(s) = &self_ref {
+            hashed.push(("self".into(), s.clone()));
+        }
+    }
+    for c in &m.const_params {
+        hashed.push((c.to_string(), quote_spanned!(c.span()=> &#c)));
+    }
+    for prm in &m.params {
+        if let (Role::Key, Some(name)) = (prm.role, prm.name) {
+            let ty = &prm.node.ty;
+            hashed.push((name.to_string(), quote_spanned!(ty.span()=> &#name)));
+        }
+    }
+    let mut arg_list = quote!(#p::End);
+    for (name, value) in hashed.iter().rev() {
+        let span = value.span();
+        arg_list = quote_spanned! {span=>
+            #p::Arg { name: #name, value: #p::key_arg(#value), next: #arg_list }
+        };
+    }
+
+    let nocache = m
+        .params
+        .iter()
+        .find(|prm| prm.role == Role::NoCache)
+        .and_then(|prm| prm.name)
+        .map_or_else(|| quote!(false), |n| quote_spanned!(n.span()=> #p::nocache_flag(#n)));
+
+    // The callback, on hits only.
+    let on_hit = m.args.on_cached.as_ref().map(|cb| {
+        let cb = &cb.value;
+        let mut infos: Vec<TokenStream> = Vec::new();
+        if m.hashes_self() {
+            if let Some(s) = &self_ref {
+                infos.push(quote!(#p::arg("self", #s)));
+            }
+        }
+        for prm in &m.params {
+            let Some(name) = prm.name else { continue };
+            let n = name.to_string();
+            infos.push(match prm.role {
+                Role::Key | Role::NoCache => quote!(#p::arg(#n, &#name)),
+                Role::Ignored => quote!(#p::ignored_arg(#n)),
+            });
+        }
+        let info = quote! {
+            &__bucketcache_call.info(&__bucketcache_hit, #p::args_vec([#(#infos),*]))
+        };
+        let call = match &self_ref {
+            Some(s) => quote_spanned!(cb.span()=> #cb(#s, #info)),
+            None => quote_spanned!(cb.span()=> #cb(#info)),
+        };
+        quote!(#call;)
+    });
+
+    let block = &item.block;
+    let (begin, run) = if is_async {
+        (
+            quote!(__bucketcache_call.begin_async::<#ret, _>(__bucketcache_shape, #nocache).await),
+            quote!(#p::typed_future::<#ret, _>(async move #block).await),
+        )
+    } else {
+        (
+            quote!(__bucketcache_call.begin::<#ret, _>(__bucketcache_shape, #nocache)),
+            quote!((move || -> #ret #block)()),
+        )
+    };
+
+    let body = quote! {
+        {
+            fn __bucketcache_marker() {}
+            let __bucketcache_function = #p::function_path(::core::any::type_name_of_val(&__bucketcache_marker));
+            let __bucketcache_shape = #shape;
+            let __bucketcache_bucket = #bucket;
+            let __bucketcache_call = #p::Call::new(
+                __bucketcache_bucket,
+                __bucketcache_function,
+                #lifetime,
+                &#p::CallKey {
+                    function: __bucketcache_function,
+                    signature: #signature,
+                    fingerprint: #fingerprint,
+                    mode: #p::mode_of::<#ret, _>(&__bucketcache_shape),
+                    types: &[#(#types),*],
+                    args: #p::Args(#arg_list),
+                },
+            );
+            match #begin {
+                #p::Step::Hit(__bucketcache_hit) => {
+                    #on_hit
+                    __bucketcache_hit.value
+                }
+                #p::Step::Run(__bucketcache_guard) => {
+                    let __bucketcache_value: #ret = #run;
+                    __bucketcache_call.store::<#ret, _>(__bucketcache_shape, &__bucketcache_value);
+                    ::core::mem::drop(__bucketcache_guard);
+                    __bucketcache_value
+                }
+            }
+        }
+    };
+
+    let attrs = &item.attrs;
+    let vis = &item.vis;
+    quote!(#(#attrs)* #vis #sig #body)
+}

@@ -1,0 +1,377 @@
+//! Validate: everything the attribute and the function must agree on, each problem reported on its own token
+//! with the fix, all of them at once.
+
+use std::time::Duration;
+
+use quote::ToTokens;
+use syn::visit::Visit;
+use syn::Type;
+
+use crate::args::push;
+use crate::model::{Model, Role};
+
+/// What validation computed for expansion.
+pub struct Checked {
+    /// The parsed `lifetime`.
+    pub lifetime: Option<Duration>,
+}
+
+/// Parses a human duration (`"90s"`, `"1h 30m"`, `"2d"`), with the message `valid` reports on the literal.
+pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(format!(
+            "`lifetime = \"{text}\"` is zero: entries would expire as they are written; give a positive duration \
+             or remove `lifetime`"
+        )),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "invalid `lifetime = \"{text}\"`: {e}; write a duration such as \"90s\", \"1h 30m\" or \"2d\""
+        )),
+    }
+}
+
+fn err(errors: &mut Option<syn::Error>, tokens: impl ToTokens, msg: impl std::fmt::Display) {
+    push(errors, syn::Error::new_spanned(tokens, msg));
+}
+
+fn err_at(errors: &mut Option<syn::Error>, span: proc_macro2::Span, msg: impl std::fmt::Display) {
+    push(errors, syn::Error::new(span, msg));
+}
+
+/// Whether a type is spelled `bool` (or `&bool`, `core::primitive::bool`).
+fn is_bool(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "bool"),
+        Type::Reference(r) => r.mutability.is_none() && is_bool(&r.elem),
+        Type::Paren(p) => is_bool(&p.elem),
+        Type::Group(g) => is_bool(&g.elem),
+        _ => false,
+    }
+}
+
+/// Finds `impl Trait` anywhere in a type.
+struct ImplTraitFinder(bool);
+
+impl<'ast> Visit<'ast> for ImplTraitFinder {
+    fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+        self.0 = true;
+    }
+}
+
+pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
+    let mut errors = None;
+    let a = m.args;
+    let fn_name = &m.item.sig.ident;
+    let param_names: Vec<String> = m.params.iter().filter_map(|p| p.name).map(|n| n.to_string()).collect();
+    let list = if param_names.is_empty() {
+        "it has none".to_string()
+    } else {
+        format!("its parameters are {}", param_names.join(", "))
+    };
+
+    if let (Some(_), Some(path)) = (&a.bucket, &a.path) {
+        err_at(
+            &mut errors,
+            path.key,
+            "`bucket` and `path` both choose the bucket: keep one (`bucket = EXPR` uses your bucket, `path = \"dir\"` \
+             opens one in that directory)",
+        );
+    }
+    if let (Some(_), Some(backend)) = (&a.bucket, &a.backend) {
+        err_at(
+            &mut errors,
+            backend.key,
+            "`backend` applies to a bucket the attribute opens (`path` or the default); with `bucket = EXPR`, set \
+             the backend on your bucket's builder and remove `backend`",
+        );
+    }
+
+    let lifetime = match &a.lifetime {
+        Some(l) => match parse_lifetime(&l.value.value()) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                err(&mut errors, &l.value, msg);
+                None
+            }
+        },
+        None => None,
+    };
+
+    if let Some(v) = &a.version {
+        if v.value.value().is_empty() {
+            err(
+                &mut errors,
+                &v.value,
+                "`version` is empty: give a non-empty version such as \"1\", or remove it to key on the body",
+            );
+        }
+    }
+
+    if let Some(c) = &m.item.sig.constness {
+        err(
+            &mut errors,
+            c,
+            "a `const fn` cannot be cached (a cache reads files at run time): remove `const`",
+        );
+    }
+
+    // ignore(...)
+    if let Some(ignore) = &a.ignore {
+        let mut seen: Vec<String> = Vec::new();
+        for name in &ignore.value {
+            let s = name.to_string();
+            if seen.contains(&s) {
+                err(
+                    &mut errors,
+                    name,
+                    format!("`{s}` is already in `ignore(...)`: name it once"),
+                );
+                continue;
+            }
+            seen.push(s.clone());
+            if s == "self" {
+                if m.receiver.is_none() {
+                    err(
+                        &mut errors,
+                        name,
+                        format!("`ignore(self)`: `{fn_name}` has no `self` receiver; remove `self` from `ignore(...)`"),
+                    );
+                }
+                continue;
+            }
+            if !param_names.contains(&s) {
+                err(
+                    &mut errors,
+                    name,
+                    format!(
+                        "`ignore({s})`: `{fn_name}` has no parameter `{s}` ({list}); name a parameter or remove it"
+                    ),
+                );
+            } else if a.nocache.as_ref().is_some_and(|n| n.value.value() == s) {
+                err(
+                    &mut errors,
+                    name,
+                    format!(
+                        "`{s}` is the `nocache` flag, which is never part of the key: remove it from `ignore(...)`"
+                    ),
+                );
+            }
+        }
+    }
+
+    // nocache = "flag"
+    if let Some(nocache) = &a.nocache {
+        let flag = nocache.value.value();
+        match m.params.iter().find(|p| p.name.is_some_and(|n| *n == flag)) {
+            None => err(
+                &mut errors,
+                &nocache.value,
+                format!(
+                    "`nocache = \"{flag}\"`: `{fn_name}` has no parameter `{flag}` ({list}); name a `bool` parameter"
+                ),
+            ),
+            Some(p) if !is_bool(&p.node.ty) => err(
+                &mut errors,
+                &p.node.ty,
+                format!(
+                    "the `nocache` flag `{flag}` must be a `bool` (true: skip the cache, run and overwrite), not `{}`",
+                    p.node.ty.to_token_stream()
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    // method / receiver
+    if let Some(method) = a.method {
+        match &m.receiver {
+            None => err_at(
+                &mut errors,
+                method,
+                format!(
+                    "`method` hashes `self`, but `{fn_name}` has no `self` receiver: remove `method` (an associated \
+                     function is keyed by its arguments)"
+                ),
+            ),
+            Some(r) if r.ignored => err_at(
+                &mut errors,
+                method,
+                "`method` hashes `self` and `ignore(self)` leaves it out: keep one",
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(r) = &m.receiver {
+        if r.mutable && !r.ignored {
+            err(
+                &mut errors,
+                r.node,
+                "`&mut self` cannot be part of the key: a cache hit skips the body and its changes to `self`; add \
+                 `ignore(self)` if the result does not depend on `self`'s state, or take `&self`",
+            );
+        }
+    }
+
+    // parameters
+    for p in &m.params {
+        match p.name {
+            None => err(
+                &mut errors,
+                &p.node.pat,
+                "#[bucket_cache] keys arguments by name: bind this parameter to a name (`pair: (u8, u8)`) and \
+                 destructure it in the body",
+            ),
+            Some(name) if p.role == Role::Key => {
+                if let Type::Reference(r) = &*p.node.ty {
+                    if r.mutability.is_some() {
+                        err(
+                            &mut errors,
+                            &p.node.ty,
+                            format!(
+                                "`&mut` argument `{name}` cannot be part of the key: a cache hit skips the body and \
+                                 its changes to `{name}`; add `ignore({name})` if the result does not depend on it, \
+                                 or pass it by value or by `&`"
+                            ),
+                        );
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    // return type
+    if let Some(ret) = m.ret {
+        if let Type::Reference(_) = ret {
+            err(
+                &mut errors,
+                ret,
+                "a cached function cannot return a reference: a cache hit has nothing to borrow from; return an owned \
+                 value (`String`, `Vec<T>`, `Arc<T>`)",
+            );
+        } else {
+            let mut finder = ImplTraitFinder(false);
+            finder.visit_type(ret);
+            if finder.0 {
+                err(
+                    &mut errors,
+                    ret,
+                    "a cached function cannot return `impl Trait`: the stored value needs a type that can be named \
+                     and deserialized; return a concrete type",
+                );
+            }
+        }
+    }
+
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(Checked { lifetime }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Args;
+    use syn::{parse_quote, ItemFn};
+
+    fn errors(args: Args, item: ItemFn) -> Vec<String> {
+        let m = Model::new(&args, &item);
+        match check(&m) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn lifetimes() {
+        assert_eq!(parse_lifetime("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_lifetime("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_lifetime("2d"), Ok(Duration::from_secs(2 * 86400)));
+        assert_eq!(parse_lifetime("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_lifetime("1 fortnight").is_err());
+        assert!(parse_lifetime("").is_err());
+        assert!(parse_lifetime("0s").expect_err("zero").contains("zero"));
+    }
+
+    #[test]
+    fn a_valid_function_passes() {
+        let e = errors(
+            parse_quote!(lifetime = "1h", nocache = "refresh", ignore(c)),
+            parse_quote!(
+                fn f(a: u32, c: &mut Vec<u8>, refresh: bool) -> Vec<u8> {
+                    vec![]
+                }
+            ),
+        );
+        assert!(e.is_empty(), "{e:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let e = errors(
+            parse_quote!(
+                lifetime = "soon",
+                nocache = "n",
+                ignore(zz, self),
+                method,
+                path = "p",
+                bucket = B
+            ),
+            parse_quote!(
+                fn f(a: &mut u8, n: u8) -> &str {
+                    ""
+                }
+            ),
+        );
+        let all = e.join("\n");
+        for needle in [
+            "`bucket` and `path`",
+            "invalid `lifetime",
+            "no parameter `zz`",
+            "no `self` receiver; remove `self`",
+            "must be a `bool`",
+            "`method` hashes `self`",
+            "`&mut` argument `a`",
+            "cannot return a reference",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in\n{all}");
+        }
+    }
+
+    #[test]
+    fn nocache_cannot_be_ignored() {
+        let e = errors(
+            parse_quote!(nocache = "n", ignore(n)),
+            parse_quote!(
+                fn f(n: bool) -> u8 {
+                    1
+                }
+            ),
+        );
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("never part of the key"), "{e:?}");
+    }
+
+    #[test]
+    fn mut_self_and_impl_trait() {
+        let e = errors(
+            Args::default(),
+            parse_quote!(
+                fn f(&mut self) -> impl Clone {
+                    1
+                }
+            ),
+        );
+        assert_eq!(e.len(), 2, "{e:?}");
+        let e = errors(
+            parse_quote!(ignore(self)),
+            parse_quote!(
+                fn f(&mut self) -> u8 {
+                    1
+                }
+            ),
+        );
+        assert!(e.is_empty(), "{e:?}");
+    }
+}

@@ -1,0 +1,94 @@
+//! The buckets `#[bucket_cache]` opens itself: `path = "dir"` and the default directory.
+//!
+//! They are shared process-wide per (absolute directory, backend): every function cached in one directory with one
+//! backend uses one [`Bucket`] object, so they share its memory tier and its single-flight. Each call site keeps a
+//! pointer to its bucket once opened, so a hit takes no lock.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
+
+use tracing::warn;
+
+use crate::backend::Backend;
+use crate::bucket::Bucket;
+use crate::error::Result;
+
+/// The environment variable that overrides [`default_cache_dir`].
+pub const BUCKETCACHE_DIR_VAR: &str = "BUCKETCACHE_DIR";
+
+/// The directory of the default bucket of `#[bucket_cache]` functions that name neither `bucket` nor `path`.
+///
+/// In order: `$BUCKETCACHE_DIR` if set and not empty; `$XDG_CACHE_HOME/bucketcache`; `$HOME/.cache/bucketcache`;
+/// `%LOCALAPPDATA%\bucketcache` (Windows); `<temp dir>/bucketcache`. Relative values are taken against the current
+/// directory. The environment is read when called: a cached function calls this once, when it first needs its
+/// bucket, and keeps the bucket for the rest of the process.
+pub fn default_cache_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var(BUCKETCACHE_DIR_VAR) {
+        return dir;
+    }
+    if let Some(dir) = var("XDG_CACHE_HOME") {
+        return dir.join("bucketcache");
+    }
+    if let Some(home) = var("HOME") {
+        return home.join(".cache").join("bucketcache");
+    }
+    if let Some(dir) = var("LOCALAPPDATA") {
+        return dir.join("bucketcache");
+    }
+    std::env::temp_dir().join("bucketcache")
+}
+
+type Registry = HashMap<(PathBuf, TypeId), &'static (dyn Any + Send + Sync)>;
+
+static SHARED: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
+
+/// The process-wide bucket for `dir` and backend `B`, opened with `B::default()` on first use.
+///
+/// The bucket lives until the process exits (one per distinct directory and backend).
+///
+/// # Errors
+/// As [`BucketBuilder::build`](crate::BucketBuilder::build): the directory cannot be created.
+pub fn shared_bucket<B: Backend + Default>(dir: &Path) -> Result<&'static Bucket<B>> {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut map = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    let slot = (dir, TypeId::of::<B>());
+    if let Some(b) = map.get(&slot).and_then(|b| b.downcast_ref::<Bucket<B>>()) {
+        return Ok(b);
+    }
+    let bucket: &'static Bucket<B> = Box::leak(Box::new(Bucket::builder(&slot.0).backend(B::default()).build()?));
+    map.insert(slot, bucket);
+    Ok(bucket)
+}
+
+/// A call site's handle on its shared bucket: a `static` in the expansion of `#[bucket_cache]`.
+#[doc(hidden)]
+pub struct SiteBucket<B: Backend> {
+    cell: OnceLock<&'static Bucket<B>>,
+}
+
+impl<B: Backend + Default> SiteBucket<B> {
+    /// An unopened handle.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        SiteBucket { cell: OnceLock::new() }
+    }
+
+    /// The bucket, opening it in `dir()` on first use; `None` (logged at `warn`) when it cannot be opened: the
+    /// function then runs uncached, and the next call tries again.
+    pub fn get(&self, dir: impl FnOnce() -> PathBuf) -> Option<&'static Bucket<B>> {
+        if let Some(b) = self.cell.get() {
+            return Some(*b);
+        }
+        let dir = dir();
+        match shared_bucket::<B>(&dir) {
+            Ok(b) => Some(*self.cell.get_or_init(|| b)),
+            Err(e) => {
+                warn!(target: "bucketcache", dir = %dir.display(), error = %e, "cannot open the bucket; the function runs uncached");
+                None
+            }
+        }
+    }
+}

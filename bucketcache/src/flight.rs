@@ -1,0 +1,170 @@
+//! In-process single-flight for `#[bucket_cache]`: concurrent callers of one cold key wait for the first caller.
+//!
+//! The first caller of a missing key becomes its *leader* and runs the function; callers of the same key (same
+//! bucket object, same key hash) that arrive meanwhile are *followers*: they wait until the leader's
+//! [`FlightGuard`] is dropped (value stored, not cacheable, panic or cancellation alike) and then read the bucket
+//! again. If the leader stored nothing (an `Err` result, a failed write), one follower becomes the next leader.
+//! Different keys never wait on each other. Sync callers block on a condition variable; async callers await a
+//! future that registers a waker, so no executor thread is blocked.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use crate::key::KeyHash;
+
+/// A flight is named by the bucket's address and the key hash.
+type FlightKey = (usize, KeyHash);
+
+static FLIGHTS: LazyLock<Mutex<HashMap<FlightKey, Arc<Flight>>>> = LazyLock::new(Default::default);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks leaves consistent data (a map, a flag, a list of wakers).
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One key being computed.
+#[derive(Default)]
+pub struct Flight {
+    state: Mutex<FlightState>,
+    landed: Condvar,
+}
+
+#[derive(Default)]
+struct FlightState {
+    landed: bool,
+    wakers: Vec<Waker>,
+}
+
+/// The outcome of [`join`].
+pub enum Join {
+    /// No one is computing this key: the caller computes it and holds the guard until its value is stored.
+    Leader(FlightGuard),
+    /// Someone is: wait for it, then read the bucket again.
+    Follower(Arc<Flight>),
+}
+
+/// Joins the flight for `key` in the bucket at address `bucket`.
+pub fn join(bucket: usize, key: KeyHash) -> Join {
+    let mut map = lock(&FLIGHTS);
+    match map.entry((bucket, key)) {
+        std::collections::hash_map::Entry::Occupied(e) => Join::Follower(Arc::clone(e.get())),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            let flight = Arc::new(Flight::default());
+            v.insert(Arc::clone(&flight));
+            Join::Leader(FlightGuard {
+                key: (bucket, key),
+                flight,
+            })
+        }
+    }
+}
+
+/// Held by a flight's leader; dropping it releases the followers.
+#[must_use]
+pub struct FlightGuard {
+    key: FlightKey,
+    flight: Arc<Flight>,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        {
+            let mut map = lock(&FLIGHTS);
+            if map.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
+                map.remove(&self.key);
+            }
+        }
+        let wakers = {
+            let mut st = lock(&self.flight.state);
+            st.landed = true;
+            std::mem::take(&mut st.wakers)
+        };
+        self.flight.landed.notify_all();
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+impl Flight {
+    /// Blocks until the leader's guard is dropped.
+    pub fn wait(&self) {
+        let mut st = lock(&self.state);
+        while !st.landed {
+            st = self.landed.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Waits, without blocking the thread, until the leader's guard is dropped.
+    pub fn landed(self: Arc<Self>) -> Landed {
+        Landed { flight: self }
+    }
+}
+
+/// The future returned by [`Flight::landed`].
+pub struct Landed {
+    flight: Arc<Flight>,
+}
+
+impl Future for Landed {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = lock(&self.flight.state);
+        if st.landed {
+            return Poll::Ready(());
+        }
+        if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            st.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn followers_wait_for_the_leader() {
+        let key = KeyHash([7; 32]);
+        let Join::Leader(guard) = join(1, key) else {
+            panic!("first caller leads")
+        };
+        let released = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let released = Arc::clone(&released);
+                std::thread::spawn(move || match join(1, key) {
+                    Join::Follower(f) => {
+                        f.wait();
+                        released.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Join::Leader(_) => panic!("second leader while the first runs"),
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(released.load(Ordering::SeqCst), 0);
+        drop(guard);
+        for h in handles {
+            h.join().expect("thread");
+        }
+        assert_eq!(released.load(Ordering::SeqCst), 4);
+        assert!(
+            matches!(join(1, key), Join::Leader(_)),
+            "the flight is gone once landed"
+        );
+    }
+
+    #[test]
+    fn different_keys_do_not_wait() {
+        let _a = join(2, KeyHash([1; 32]));
+        assert!(matches!(join(2, KeyHash([2; 32])), Join::Leader(_)));
+        assert!(matches!(join(3, KeyHash([1; 32])), Join::Leader(_)));
+    }
+}
