@@ -36,7 +36,10 @@ impl Service {
     }
 
     fn hit(&self, info: &CachedCallInfo<'_, u64>) {
-        assert_eq!(info.arg("x").and_then(|v| v.as_u64()), Some(*info.return_value / self.base));
+        assert_eq!(
+            info.arg("x").and_then(|v| v.as_u64()),
+            Some(*info.return_value / self.base)
+        );
         self.hits.fetch_add(1, Ordering::SeqCst);
     }
 
