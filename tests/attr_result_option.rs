@@ -38,7 +38,7 @@ static FIND: AtomicUsize = AtomicUsize::new(0);
 #[bucket_cache(bucket = BUCKET)]
 fn find(n: u32) -> Option<String> {
     FIND.fetch_add(1, Ordering::SeqCst);
-    (n % 2 == 0).then(|| format!("even {n}"))
+    n.is_multiple_of(2).then(|| format!("even {n}"))
 }
 
 #[test]

@@ -220,3 +220,94 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     let vis = &item.vis;
     quote!(#(#attrs)* #vis #sig #body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Args;
+    use syn::{parse_quote, ItemFn};
+
+    fn expanded(args: Args, item: ItemFn) -> String {
+        let m = Model::new(&args, &item);
+        let checked = crate::valid::check(&m).expect("valid");
+        expand(&m, &checked).to_string()
+    }
+
+    fn fingerprint_in(out: &str) -> String {
+        let at = out.find("fingerprint").expect("fingerprint field");
+        out[at..].split('"').nth(1).map(str::to_owned).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_body_tokens() {
+        let a = expanded(
+            Args::default(),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x + 1
+                }
+            ),
+        );
+        let b = expanded(
+            Args::default(),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x + 2
+                }
+            ),
+        );
+        let a2 = expanded(
+            Args::default(),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x + 1
+                }
+            ),
+        );
+        assert!(fingerprint_in(&a).starts_with("body:"));
+        assert_ne!(fingerprint_in(&a), fingerprint_in(&b), "an edit starts fresh entries");
+        assert_eq!(fingerprint_in(&a), fingerprint_in(&a2), "reverting finds the old ones");
+    }
+
+    #[test]
+    fn version_pins_the_fingerprint() {
+        let a = expanded(
+            parse_quote!(version = "7"),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x + 1
+                }
+            ),
+        );
+        let b = expanded(
+            parse_quote!(version = "7"),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x + 2
+                }
+            ),
+        );
+        assert_eq!(fingerprint_in(&a), "version:7");
+        assert_eq!(fingerprint_in(&b), "version:7");
+    }
+
+    #[test]
+    fn generated_code_uses_absolute_paths() {
+        let out = expanded(
+            parse_quote!(nocache = "n", on_cached = cb),
+            parse_quote!(
+                fn f(x: u8, n: bool) -> Result<u8, ()> {
+                    Ok(x)
+                }
+            ),
+        );
+        // The user's `Ok` stays; the expansion's own names are all absolute.
+        for name in ["Some", "None", "Box", "vec", "format", "panic", "Option", "Duration"] {
+            let needle = format!(" {name} ");
+            for (at, _) in out.match_indices(&needle) {
+                assert!(out[..at].ends_with("::"), "bare `{name}` in {out}");
+            }
+        }
+        assert!(out.contains(":: bucketcache :: __private :: Call :: new"));
+    }
+}
