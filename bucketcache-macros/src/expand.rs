@@ -170,17 +170,22 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     });
 
     let block = &item.block;
+    // Every use of the shape carries the return type's span: an uncacheable return type is one error, on it.
     let (begin, run) = if is_async {
         (
-            quote!(__bucketcache_call.begin_async::<#ret, _>(__bucketcache_shape, #nocache).await),
+            quote_spanned!(ret_span=> __bucketcache_call.begin_async::<#ret, _>(__bucketcache_shape, #nocache).await),
             quote!(#p::typed_future::<#ret, _>(async move #block).await),
         )
     } else {
         (
-            quote!(__bucketcache_call.begin::<#ret, _>(__bucketcache_shape, #nocache)),
+            quote_spanned!(ret_span=> __bucketcache_call.begin::<#ret, _>(__bucketcache_shape, #nocache)),
             quote!((move || -> #ret #block)()),
         )
     };
+    let mode = quote_spanned!(ret_span=> #p::mode_of::<#ret, _>(&__bucketcache_shape));
+    let store = quote_spanned!(ret_span=>
+        __bucketcache_call.store::<#ret, _>(__bucketcache_shape, &__bucketcache_value)
+    );
 
     let body = quote! {
         {
@@ -196,7 +201,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                     function: __bucketcache_function,
                     signature: #signature,
                     fingerprint: #fingerprint,
-                    mode: #p::mode_of::<#ret, _>(&__bucketcache_shape),
+                    mode: #mode,
                     types: &[#(#types),*],
                     args: #p::Args(#arg_list),
                 },
@@ -208,7 +213,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                 }
                 #p::Step::Run(__bucketcache_guard) => {
                     let __bucketcache_value: #ret = #run;
-                    __bucketcache_call.store::<#ret, _>(__bucketcache_shape, &__bucketcache_value);
+                    #store;
                     ::core::mem::drop(__bucketcache_guard);
                     __bucketcache_value
                 }
