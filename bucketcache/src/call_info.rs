@@ -18,14 +18,9 @@ pub struct CallArg {
 /// What an `on_cached` callback receives on a cache hit (memory or disk), before the cached value is returned.
 ///
 /// `return_value` and `expiration_date` keep the Python ancestor's names. The arguments are rendered through
-/// their `Serialize` implementations (they need not be `Debug`), so `{:?}` prints the whole call:
-///
-/// ```text
-/// CachedCallInfo { function: "app::report", args: [a = 1, b = "x", c = <ignored>], return_value: [..],
-///                  expiration_date: Some(..), written: .., key_hash: KeyHash(..), source: Memory }
-/// ```
-///
-/// Argument values are rendered only when a callback is set, only on a hit.
+/// their `Serialize` implementations into [`ArgValue`]s (they need not be `Debug`), so `{:?}` prints them all
+/// (`[CallArg { name: "a", value: 1 }, CallArg { name: "c", value: <ignored> }]`), and [`CachedCallInfo::arg`]
+/// reads one by name. They are rendered only when a callback is set, and only on a hit.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CachedCallInfo<'a, R> {

@@ -18,13 +18,38 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # The attribute
+//!
+//! [`#[bucket_cache]`](macro@bucket_cache) caches a function's results in a bucket: `bucket = EXPR` (yours),
+//! `path = "dir"`, or the **default directory**, [`default_cache_dir`]: `$BUCKETCACHE_DIR` if set, else
+//! `$XDG_CACHE_HOME/bucketcache`, else `$HOME/.cache/bucketcache`, else `%LOCALAPPDATA%\bucketcache`, else
+//! `<temp dir>/bucketcache`. The environment is read when a function first needs its bucket, and the bucket is kept
+//! for the rest of the process. Its keys hold the function's path, signature, a fingerprint of its body, and the
+//! named argument values; a hit calls the optional `on_cached` callback with a [`CachedCallInfo`]. See the
+//! attribute's documentation for every argument, the return-type rules, single-flight and the failure policy.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # std::env::set_var("BUCKETCACHE_DIR", dir.path());
+//! #[bucketcache::bucket_cache(lifetime = "1h", ignore(verbose))]
+//! fn slow_sum(items: Vec<u64>, verbose: bool) -> u64 {
+//!     if verbose {
+//!         println!("summing {} items", items.len());
+//!     }
+//!     items.iter().sum()
+//! }
+//!
+//! assert_eq!(slow_sum(vec![1, 2, 3], true), 6);
+//! assert_eq!(slow_sum(vec![1, 2, 3], false), 6); // a hit: `verbose` is not part of the key
+//! ```
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `json` | on | [`JsonBackend`] (serde_json) |
 //! | `msgpack` | on | [`MessagePackBackend`] (rmp-serde) |
-//! | `macros` | on | the [`#[bucket_cache]`](macro@bucket_cache) attribute |
+//! | `macros` | on | the [`#[bucket_cache]`](macro@bucket_cache) attribute (`bucketcache-macros`, pinned to this version) |
 //!
 //! | piece | what it does |
 //! |---|---|
@@ -140,4 +165,239 @@ pub use prune::PrunedFilesInfo;
 pub use store::Durability;
 
 #[cfg(feature = "macros")]
+/// Caches a function's results in a [`Bucket`]: a call hashes its arguments, returns the stored value on a hit
+/// (calling `on_cached` first), and otherwise runs the body and stores its result.
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use bucketcache::{bucket_cache, Bucket};
+///
+/// # static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+/// static CACHE: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(DIR.path()).unwrap());
+///
+/// #[bucket_cache(bucket = CACHE, lifetime = "1h")]
+/// fn word_lengths(text: String) -> Vec<usize> {
+///     text.split_whitespace().map(str::len).collect()
+/// }
+///
+/// assert_eq!(word_lengths("a bb ccc".into()), [1, 2, 3]); // runs the body, writes the entry
+/// assert_eq!(word_lengths("a bb ccc".into()), [1, 2, 3]); // a hit: from memory, or from the file in a later run
+/// ```
+///
+/// It applies to free functions, inherent and trait `impl` methods (`&self`, `self`, `self: Box<Self>`, ...),
+/// associated functions, `async fn`s and generic functions. Attributes, doc comments, `cfg`s, visibility,
+/// generics and `where` clauses are kept; the body runs in a closure (an `async move` block for `async fn`), so
+/// `return` and `?` behave as written.
+///
+/// # Arguments
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `bucket = EXPR` | the bucket: an expression that is, or derefs to, a [`Bucket`] (any backend and key maker), e.g. a `static CACHE: LazyLock<Bucket>`, an `Arc<Bucket>`, or `self.cache` in a method |
+/// | `path = "dir"` | a bucket in that directory, opened on first use (relative to the current directory) |
+/// | neither | the default directory, [`default_cache_dir`]: `$BUCKETCACHE_DIR`, else `$XDG_CACHE_HOME/bucketcache`, else `$HOME/.cache/bucketcache`, else the temp dir |
+/// | `backend = json` / `msgpack` / `bincode` | the backend of the bucket opened by `path` or the default (bincode if not given); not with `bucket` |
+/// | `lifetime = "1h 30m"` | entries expire this long after each write (`"90s"`, `"2d"`, `"1h 30m"`, [humantime](https://docs.rs/humantime) syntax), checked at compile time; overrides the bucket's lifetime for this function's entries only |
+/// | `nocache = "flag"` | names a `bool` parameter: when `true` the cache is not read, the body runs and its result overwrites the entry; never part of the key |
+/// | `ignore(a, b)` | parameters left out of the key; they need not be `Serialize`; `ignore(self)` leaves the receiver out |
+/// | `method` | hash `self`'s state into the key (requires `Self: Serialize`); a receiver with neither `method` nor `ignore(self)` is hashed as well, `method` says so |
+/// | `on_cached = path` | called on hits only, before returning: `fn(&CachedCallInfo<'_, R>)`, or `fn(&Self, &CachedCallInfo<'_, R>)` for functions with a receiver |
+/// | `version = "..."` | replaces the body fingerprint in the key: edits of the body keep the entries until the version changes |
+/// | `cache_err` | also cache `Err` values of a `Result` return type (the whole `Result` is stored, so `E` must be serializable) |
+/// | `cache_none` | also cache `None` values of an `Option` return type |
+///
+/// # The key
+///
+/// A call's key is hashed by the bucket's key maker from, in order: the key layout version; the function's path
+/// (module path, and the `impl`'s type for methods and associated functions, as [`core::any::type_name`] spells
+/// it, so `a::f` and `b::f`, `Cat::speak` and `Dog::speak` never share entries); its signature's tokens; the
+/// fingerprint (a blake3 hash of the body's tokens, computed at compile time, or `version`); the return shape; the
+/// names of the type arguments (and of `Self`); then each key argument as `(name, value)`, `self` first. Const
+/// generic values count as arguments. So editing the body or the signature starts fresh entries, and reverting
+/// the edit finds the old ones again; whitespace and comments do not count. Type names come from the compiler:
+/// a compiler upgrade may start fresh entries.
+///
+/// # Return values
+///
+/// The return type `R` must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`, except:
+///
+/// - a `Result<T, E>` (any spelling: `io::Result<T>`, an alias) caches only `Ok` values: `T` is stored and needs
+///   those traits, `E` needs none, and an error is retried on the next call. `cache_err` caches errors too.
+/// - an `Option<T>` caches only `Some`; `cache_none` caches `None` too.
+///
+/// References and `impl Trait` cannot be returned (a hit has nothing to borrow from, and no type to decode).
+///
+/// ```
+/// # use std::sync::LazyLock;
+/// # use bucketcache::{bucket_cache, Bucket};
+/// # static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+/// # static CACHE: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(DIR.path()).unwrap());
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// static RUNS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[bucket_cache(bucket = CACHE)]
+/// fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
+///     RUNS.fetch_add(1, Ordering::SeqCst);
+///     Ok(text.parse()?)
+/// }
+///
+/// assert!(parse("x").is_err());
+/// assert!(parse("x").is_err()); // not cached: ran again
+/// assert_eq!(parse("7"), Ok(7));
+/// assert_eq!(parse("7"), Ok(7)); // cached
+/// assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+/// ```
+///
+/// # `nocache` and `ignore`
+///
+/// ```
+/// # use std::sync::LazyLock;
+/// # use bucketcache::{bucket_cache, Bucket};
+/// # static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+/// # static CACHE: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(DIR.path()).unwrap());
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// static CLOCK: AtomicU64 = AtomicU64::new(0);
+///
+/// /// Not `Serialize`: fine, it is ignored.
+/// struct Progress(Vec<String>);
+///
+/// #[bucket_cache(bucket = CACHE, nocache = "refresh", ignore(progress))]
+/// fn snapshot(name: &str, progress: &mut Progress, refresh: bool) -> u64 {
+///     progress.0.push(format!("snapshot of {name}"));
+///     CLOCK.fetch_add(1, Ordering::SeqCst)
+/// }
+///
+/// let mut p = Progress(Vec::new());
+/// let first = snapshot("db", &mut p, false);
+/// assert_eq!(snapshot("db", &mut p, false), first); // a hit: the body (and its logging) did not run
+/// let fresh = snapshot("db", &mut p, true);         // refresh: runs and overwrites
+/// assert_ne!(fresh, first);
+/// assert_eq!(snapshot("db", &mut p, false), fresh);
+/// assert_eq!(p.0.len(), 2);
+/// ```
+///
+/// A `&mut` argument or `&mut self` must be ignored (a hit would skip its mutation): it is a compile error
+/// otherwise.
+///
+/// # Methods and `on_cached`
+///
+/// ```
+/// # use std::sync::LazyLock;
+/// # use bucketcache::{bucket_cache, Bucket};
+/// # static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+/// # static CACHE: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(DIR.path()).unwrap());
+/// use std::sync::Mutex;
+/// use bucketcache::{ArgValue, CachedCallInfo};
+///
+/// #[derive(serde::Serialize)]
+/// struct Service {
+///     region: String,
+///     #[serde(skip)] // not part of the state that matters (and kept out of the key)
+///     hits: Mutex<Vec<String>>,
+/// }
+///
+/// impl Service {
+///     #[bucket_cache(method, bucket = CACHE, on_cached = Service::cache_used)]
+///     fn price(&self, item: u32) -> u64 {
+///         u64::from(item) * if self.region == "eu" { 2 } else { 3 }
+///     }
+///
+///     fn cache_used(&self, info: &CachedCallInfo<'_, u64>) {
+///         let item = info.arg("item").and_then(ArgValue::as_u64);
+///         self.hits.lock().unwrap().push(format!("{} {item:?} -> {}", info.function, info.return_value));
+///     }
+/// }
+///
+/// let eu = Service { region: "eu".into(), hits: Mutex::default() };
+/// let us = Service { region: "us".into(), hits: Mutex::default() };
+/// assert_eq!((eu.price(10), us.price(10)), (20, 30)); // two states, two entries
+/// assert_eq!(eu.price(10), 20);
+/// let hits = eu.hits.lock().unwrap();
+/// assert_eq!(hits.len(), 1);
+/// assert!(hits[0].ends_with("Service::price Some(10) -> 20"), "{}", hits[0]);
+/// ```
+///
+/// The callback runs on memory and disk hits, never on a miss or a `nocache` call. [`CachedCallInfo`] holds the
+/// function path, every argument by name (rendered through `Serialize`, so printable with `{:?}` without
+/// `Debug`; ignored ones show as `<ignored>`), the return value, `expiration_date`, the write date, the key hash
+/// and the hit's source.
+///
+/// # Buckets the attribute opens: `path`, `backend` and the default directory
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # std::env::set_current_dir(dir.path()).unwrap();
+/// use bucketcache::bucket_cache;
+///
+/// #[bucket_cache(path = "cache/reports", backend = json, lifetime = "1d")]
+/// fn report(year: u16) -> Vec<String> {
+///     vec![format!("report {year}")]
+/// }
+///
+/// # std::env::set_var("BUCKETCACHE_DIR", dir.path().join("default"));
+/// #[bucket_cache] // the default directory: $BUCKETCACHE_DIR, read when the function first needs it
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// assert_eq!(report(2026), ["report 2026"]);
+/// assert!(std::path::Path::new("cache/reports/entries-v1").is_dir());
+/// assert_eq!(square(12), 144);
+/// assert!(dir.path().join("default/entries-v1").is_dir());
+/// ```
+///
+/// These buckets are shared process-wide per (directory, backend), so functions in one directory share one memory
+/// tier. A directory that cannot be created is logged at `warn` and the function runs uncached (retrying on the
+/// next call).
+///
+/// # Generic and `async` functions
+///
+/// ```
+/// # use std::sync::LazyLock;
+/// # use bucketcache::{bucket_cache, Bucket};
+/// # static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+/// # static CACHE: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(DIR.path()).unwrap());
+/// #[bucket_cache(bucket = CACHE)]
+/// fn size_of<T>() -> usize {
+///     std::mem::size_of::<T>() // `size_of::<u8>` and `size_of::<u64>` have separate entries
+/// }
+///
+/// #[bucket_cache(bucket = CACHE, version = "2")]
+/// async fn fetch(id: u32) -> Option<String> {
+///     (id > 0).then(|| format!("item {id}"))
+/// }
+///
+/// assert_eq!((size_of::<u8>(), size_of::<u64>()), (1, 8));
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut f = std::pin::pin!(f);
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+/// # }
+/// # block_on(async {
+/// assert_eq!(fetch(3).await.as_deref(), Some("item 3")); // in any executor
+/// # });
+/// ```
+///
+/// # Concurrency
+///
+/// Concurrent callers of one cold key in one process (same bucket, same key) run the body once: the first caller
+/// runs it, the others wait and then read its stored value. Different keys never wait on each other. A sync
+/// caller blocks its thread while waiting; an `async fn` caller awaits without blocking its executor thread. If
+/// the first caller stores nothing (an `Err`, a `None`, a panic, a cancelled future), the next waiter runs the
+/// body. Across processes there is no waiting: each may run the body, and the last write wins (atomically).
+///
+/// # Failures
+///
+/// A cache failure never changes what the function returns: an unopenable directory, a full disk, a value the
+/// backend cannot encode, an argument whose `Serialize` fails, a corrupt entry, or an entry of another type (the
+/// return type changed) are logged at `warn` (target `bucketcache`) and the body runs; its value is returned, and
+/// stored when possible. Hits and misses are logged at `debug`.
+///
+/// # Compile errors
+///
+/// Each points at the offending token and says the fix, and the function is still emitted unchanged, so no
+/// cascade of errors follows: an unknown or repeated argument; `ignore` or `nocache` naming no parameter;
+/// `nocache` on a non-`bool` or ignored parameter; an invalid or zero `lifetime`; `bucket` with `path` or
+/// `backend`; an un-ignored `&mut` argument or `&mut self`; a reference or `impl Trait` return type; `method`
+/// without a receiver; a parameter pattern without a name; a `const fn`.
 pub use bucketcache_macros::bucket_cache;
