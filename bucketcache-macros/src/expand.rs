@@ -12,9 +12,9 @@
 //                                     (&__private::Probe::<Vec<u8>>::new()).shape() };
 //         let __bucketcache_bucket = { static SITE: SiteBucket<BincodeBackend> = ..; SITE.default_dir() };
 //         let __bucketcache_call = __private::Call::new(__bucketcache_bucket, __bucketcache_function, LIFETIME,
-//             &__private::CallKey { function, signature: "pub fn f (a : u32 , ..) -> Vec < u8 >",
-//                                   fingerprint: "body:<blake3 of BODY>", mode, types: &[],
-//                                   args: Args(Arg { name: "a", value: key_arg(&a), next: End }) });
+//             &__private::CallKey { function, code: "<blake3 of the signature>:body:<blake3 of BODY>",
+//                                   mode, types: &[],
+//                                   args: Args(Arg { value: key_arg(&a), next: End }) });
 //         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, nocache_flag(refresh)) {
 //             Step::Hit(hit) => { log_hit(&__bucketcache_call.info(&hit, args_vec([..]))); hit.value }
 //             Step::Run(guard) => {
@@ -89,12 +89,9 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
 
-    // The key: signature, fingerprint, type names, named argument values.
-    let signature = tokens::canonical(sig.to_token_stream());
-    let fingerprint = match &m.args.version {
-        Some(v) => format!("version:{}", v.value.value()),
-        None => tokens::body_fingerprint(item.block.to_token_stream()),
-    };
+    // The key: code version (signature and body, or `version`), type names, named argument values.
+    let version = m.args.version.as_ref().map(|v| v.value.value());
+    let code = tokens::code_version(sig.to_token_stream(), item.block.to_token_stream(), version.as_deref());
     let mut types: Vec<TokenStream> = Vec::new();
     if m.names_self_type() {
         types.push(quote!(::core::any::type_name::<Self>()));
@@ -103,7 +100,8 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         types.push(quote!(::core::any::type_name::<#t>()));
     }
 
-    // (name, value expression) of each hashed argument, in order: self, const generics, parameters.
+    // The value expression of each hashed argument, in order: self, const generics, parameters. (Their names are in
+    // the signature, hashed into `code`.)
     let self_ref = m.receiver.as_ref().map(|r| {
         let self_token = &r.node.self_token;
         if r.deref {
@@ -112,26 +110,26 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             quote_spanned!(self_token.span()=> &#self_token)
         }
     });
-    let mut hashed: Vec<(String, TokenStream)> = Vec::new();
+    let mut hashed: Vec<TokenStream> = Vec::new();
     if m.hashes_self() {
         if let Some(s) = &self_ref {
-            hashed.push(("self".into(), s.clone()));
+            hashed.push(s.clone());
         }
     }
     for c in &m.const_params {
-        hashed.push((c.to_string(), quote_spanned!(c.span()=> &#c)));
+        hashed.push(quote_spanned!(c.span()=> &#c));
     }
     for prm in &m.params {
         if let (Role::Key, Some(name)) = (prm.role, prm.name) {
             let ty = &prm.node.ty;
-            hashed.push((name.to_string(), quote_spanned!(ty.span()=> &#name)));
+            hashed.push(quote_spanned!(ty.span()=> &#name));
         }
     }
     let mut arg_list = quote!(#p::End);
-    for (name, value) in hashed.iter().rev() {
+    for value in hashed.iter().rev() {
         let span = value.span();
         arg_list = quote_spanned! {span=>
-            #p::Arg { name: #name, value: #p::key_arg(#value), next: #arg_list }
+            #p::Arg { value: #p::key_arg(#value), next: #arg_list }
         };
     }
 
@@ -199,8 +197,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                 #lifetime,
                 &#p::CallKey {
                     function: __bucketcache_function,
-                    signature: #signature,
-                    fingerprint: #fingerprint,
+                    code: #code,
                     mode: #mode,
                     types: &[#(#types),*],
                     args: #p::Args(#arg_list),
@@ -239,8 +236,9 @@ mod tests {
     }
 
     fn fingerprint_in(out: &str) -> String {
-        let at = out.find("fingerprint").expect("fingerprint field");
-        out[at..].split('"').nth(1).map(str::to_owned).unwrap_or_default()
+        let at = out.find("code :").expect("code field");
+        let code = out[at..].split('"').nth(1).unwrap_or_default();
+        code.split_once(':').map(|(_, f)| f.to_owned()).unwrap_or_default()
     }
 
     #[test]

@@ -58,11 +58,27 @@ fn sep(out: &mut String) {
     }
 }
 
-/// The fingerprint of a function body: `body:` and the first 128 bits of the blake3 hash of its canonical text.
+/// The first `bytes` bytes of the blake3 hash of the canonical text of `tokens`, in hex.
+pub fn digest(tokens: TokenStream, bytes: usize) -> String {
+    let hash = blake3::hash(canonical(tokens).as_bytes());
+    hash.as_bytes()[..bytes.min(32)]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The fingerprint of a function body: `body:` and the first 64 bits of the blake3 hash of its canonical text.
 pub fn body_fingerprint(block: TokenStream) -> String {
-    let hash = blake3::hash(canonical(block).as_bytes());
-    let hex: String = hash.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("body:{hex}")
+    format!("body:{}", digest(block, 8))
+}
+
+/// The key's code version: a hash of the signature (48 bits), then the body fingerprint or `version:<version>`.
+pub fn code_version(signature: TokenStream, body: TokenStream, version: Option<&str>) -> String {
+    let sig = digest(signature, 6);
+    match version {
+        Some(v) => format!("{sig}:version:{v}"),
+        None => format!("{sig}:{}", body_fingerprint(body)),
+    }
 }
 
 #[cfg(test)]
@@ -85,7 +101,19 @@ mod tests {
         assert_ne!(a, body_fingerprint(quote!({ a - 1 })));
         assert_ne!(a, body_fingerprint(quote!({ (a + 1) })));
         assert_ne!(body_fingerprint(quote!({ "a" })), body_fingerprint(quote!({ "b" })));
-        assert!(a.starts_with("body:") && a.len() == 5 + 32);
+        assert!(a.starts_with("body:") && a.len() == 5 + 16);
+    }
+
+    #[test]
+    fn code_version_covers_signature_and_body() {
+        let body = quote!({ x });
+        let a = code_version(quote!(fn f(x: u8) -> u8), body.clone(), None);
+        assert_ne!(a, code_version(quote!(fn f(x: u16) -> u16), body.clone(), None));
+        assert_ne!(a, code_version(quote!(fn f(x: u8) -> u8), quote!({ x + 0 }), None));
+        let v = code_version(quote!(fn f(x: u8) -> u8), body.clone(), Some("3"));
+        assert!(v.ends_with(":version:3"), "{v}");
+        assert_eq!(v, code_version(quote!(fn f(x: u8) -> u8), quote!({ x * 2 }), Some("3")));
+        assert_ne!(v, code_version(quote!(fn f(y: u8) -> u8), body, Some("3")));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The expansion of a cached function (see `bucketcache-macros/src/expand.rs`) does, in order:
 //! 1. pick the return shape ([`Probe`] + the `Probe*` traits, autoref specialization): a `Result` stores its `Ok`
 //!    value, an `Option` its `Some` value, anything else the whole value ([`Shape`]);
-//! 2. build a [`CallKey`] (function path, signature, fingerprint, shape, type names, named argument values) and
+//! 2. build a [`CallKey`] (function path, code version, shape, type names, named argument values) and
 //!    hash it with the bucket's key maker ([`Call::new`]);
 //! 3. [`Call::begin`] (or [`Call::begin_async`]): a hit, or the right to run the body (single-flight);
 //! 4. run the body, [`Call::store`] the value, return it.
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
+use serde::ser::{Serialize, SerializeSeq, SerializeTuple, Serializer};
 use tracing::{debug, warn};
 
 pub use crate::arg_value::ArgValue;
@@ -45,42 +45,40 @@ pub fn function_path(marker: &'static str) -> &'static str {
 
 // ---- the key ----
 
-/// What an attribute key is made of.
+/// What an attribute key is made of. Serialized as a tuple (no field names) and kept short, so the canonical key
+/// of a typical call stays small: small keys hit the key maker's per-thread hash memo.
 pub struct CallKey<'a, A> {
     /// The function's path ([`function_path`]).
     pub function: &'a str,
-    /// The signature's tokens.
-    pub signature: &'a str,
-    /// `body:<blake3 of the body tokens>` or `version:<the version = "..." string>`.
-    pub fingerprint: &'a str,
+    /// The code version, computed at compile time: `<blake3 of the signature's tokens, 12 hex>:body:<blake3 of the
+    /// body's tokens, 16 hex>`, or `<signature hash>:version:<the version = "..." string>`.
+    pub code: &'a str,
     /// The return shape ([`Shape::MODE`]).
     pub mode: &'a str,
     /// The names of the type arguments (and of `Self` for methods).
     pub types: &'a [&'a str],
-    /// The named argument values, an [`Args`] list.
+    /// The argument values, an [`Args`] list.
     pub args: A,
 }
 
 impl<A: Serialize> Serialize for CallKey<'_, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("bucketcache::CallKey", 7)?;
-        st.serialize_field("v", &CALL_KEY_VERSION)?;
-        st.serialize_field("function", self.function)?;
-        st.serialize_field("signature", self.signature)?;
-        st.serialize_field("fingerprint", self.fingerprint)?;
-        st.serialize_field("mode", self.mode)?;
-        st.serialize_field("types", self.types)?;
-        st.serialize_field("args", &self.args)?;
-        st.end()
+        let mut t = s.serialize_tuple(6)?;
+        t.serialize_element(&CALL_KEY_VERSION)?;
+        t.serialize_element(self.function)?;
+        t.serialize_element(self.code)?;
+        t.serialize_element(self.mode)?;
+        t.serialize_element(self.types)?;
+        t.serialize_element(&self.args)?;
+        t.end()
     }
 }
 
-/// A key argument: its name and value, then the rest of the list (a cons list, so any number of arguments works
-/// without tuple-size limits).
+/// A key argument's value, then the rest of the list (a cons list, so any number of arguments works without
+/// tuple-size limits). The names are not repeated per call: they are in the signature, hashed into
+/// [`CallKey::code`] at compile time.
 pub struct Arg<'a, T: ?Sized, N> {
-    /// The parameter name.
-    pub name: &'static str,
-    /// Its value.
+    /// The value.
     pub value: &'a T,
     /// The following arguments.
     pub next: N,
@@ -93,7 +91,7 @@ pub struct End;
 pub trait ArgList {
     /// How many.
     const LEN: usize;
-    /// Writes each `(name, value)` pair into `seq`.
+    /// Writes each value into `seq`.
     ///
     /// # Errors
     /// The value's `Serialize` error.
@@ -110,12 +108,12 @@ impl ArgList for End {
 impl<T: Serialize + ?Sized, N: ArgList> ArgList for Arg<'_, T, N> {
     const LEN: usize = 1 + N::LEN;
     fn write<S: SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
-        seq.serialize_element(&(self.name, self.value))?;
+        seq.serialize_element(self.value)?;
         self.next.write(seq)
     }
 }
 
-/// An argument list, serialized as a sequence of `(name, value)` pairs.
+/// An argument list, serialized as a sequence of values, in parameter order (`self` first).
 pub struct Args<L>(pub L);
 
 impl<L: ArgList> Serialize for Args<L> {
@@ -179,7 +177,7 @@ pub struct StoreSome;
 
 impl<R: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Shape<R> for StoreAll {
     type Stored = R;
-    const MODE: &'static str = "all";
+    const MODE: &'static str = "R";
     #[inline]
     fn stored(value: &R) -> Option<&R> {
         Some(value)
@@ -192,7 +190,7 @@ impl<R: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Shape<R> f
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static, E> Shape<Result<T, E>> for StoreOk {
     type Stored = T;
-    const MODE: &'static str = "ok";
+    const MODE: &'static str = "Ok";
     #[inline]
     fn stored(value: &Result<T, E>) -> Option<&T> {
         value.as_ref().ok()
@@ -205,7 +203,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static, E> Shape<R
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Shape<Option<T>> for StoreSome {
     type Stored = T;
-    const MODE: &'static str = "some";
+    const MODE: &'static str = "Some";
     #[inline]
     fn stored(value: &Option<T>) -> Option<&T> {
         value.as_ref()

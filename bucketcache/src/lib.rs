@@ -210,9 +210,10 @@ pub use store::Durability;
 ///
 /// A call's key is hashed by the bucket's key maker from, in order: the key layout version; the function's path
 /// (module path, and the `impl`'s type for methods and associated functions, as [`core::any::type_name`] spells
-/// it, so `a::f` and `b::f`, `Cat::speak` and `Dog::speak` never share entries); its signature's tokens; the
-/// fingerprint (a blake3 hash of the body's tokens, computed at compile time, or `version`); the return shape; the
-/// names of the type arguments (and of `Self`); then each key argument as `(name, value)`, `self` first. Const
+/// it, so `a::f` and `b::f`, `Cat::speak` and `Dog::speak` never share entries); a code version computed at
+/// compile time: a blake3 hash of the signature's tokens (so the parameter names and types, and the return type)
+/// and the fingerprint (a blake3 hash of the body's tokens, or the `version` string); the return shape; the names
+/// of the type arguments (and of `Self`); then the value of each key argument in order, `self` first. Const
 /// generic values count as arguments. So editing the body or the signature starts fresh entries, and reverting
 /// the edit finds the old ones again; whitespace and comments do not count. Type names come from the compiler:
 /// a compiler upgrade may start fresh entries.
