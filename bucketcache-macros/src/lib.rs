@@ -2,9 +2,9 @@
 //!
 //! Use it through its re-export, `bucketcache::bucket_cache`, which documents every argument.
 //!
-//! The work is a pipeline, one file a stage: [`args`] parses the attribute, [`model`] classifies the function
-//! (parameters, receiver, asyncness, return type), [`valid`] checks the combination and reports every problem on
-//! its token, [`expand`] writes the cached function. [`tokens`] renders token streams canonically for the
+//! The work is a pipeline, one file a stage: `args.rs` parses the attribute, `model.rs` classifies the function
+//! (parameters, receiver, asyncness, return type), `valid.rs` checks the combination and reports every problem on
+//! its token, `expand.rs` writes the cached function. `tokens.rs` renders token streams canonically for the
 //! signature and the body fingerprint.
 
 use proc_macro::TokenStream;

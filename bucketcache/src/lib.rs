@@ -247,6 +247,18 @@ pub use store::Durability;
 /// assert_eq!(parse("7"), Ok(7));
 /// assert_eq!(parse("7"), Ok(7)); // cached
 /// assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+///
+/// static LOOKUPS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[bucket_cache(bucket = CACHE, cache_none)] // "not found" is an answer worth keeping too
+/// fn lookup(user: &str) -> Option<u32> {
+///     LOOKUPS.fetch_add(1, Ordering::SeqCst);
+///     (user == "ann").then_some(1)
+/// }
+///
+/// assert_eq!(lookup("bob"), None);
+/// assert_eq!(lookup("bob"), None); // cached
+/// assert_eq!(LOOKUPS.load(Ordering::SeqCst), 1);
 /// ```
 ///
 /// # `nocache` and `ignore`
