@@ -11,6 +11,7 @@
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -28,7 +29,7 @@ pub use crate::MessagePackBackend;
 pub use crate::{Backend, BincodeBackend, Bucket, Hit, KeyHash, KeyMaker};
 pub use serde;
 
-use crate::flight::{self, Join};
+use crate::flight::{self, Flight, Join};
 
 /// Version of the layout of [`CallKey`]; part of every attribute key.
 pub const CALL_KEY_VERSION: u32 = 1;
@@ -375,35 +376,49 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         }
     }
 
-    fn flight_id(bucket: &Bucket<B, K>) -> usize {
-        bucket as *const Bucket<B, K> as *const () as usize
+    /// What can be decided before waiting: `Err(step)` when decided (no cache, `nocache`, a hit), else the bucket
+    /// and key to join the flight of.
+    fn precheck<R, S: Shape<R>>(&self, nocache: bool) -> Result<(&'b Bucket<B, K>, KeyHash), Step<R>> {
+        let (Some(bucket), Some(key)) = (self.bucket, self.key) else {
+            return Err(Step::Run(None));
+        };
+        if nocache {
+            debug!(target: "bucketcache", function = self.function, "nocache: running");
+            return Err(Step::Run(None));
+        }
+        match self.lookup::<R, S>(bucket, &key) {
+            Some(hit) => Err(Step::Hit(hit)),
+            None => Ok((bucket, key)),
+        }
+    }
+
+    /// Joins the key's flight: as its leader, a hit (another leader stored the value between our read and our
+    /// joining) or the right to run; as a follower, the flight to wait for.
+    fn join<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash) -> Result<Step<R>, Arc<Flight>> {
+        match flight::join(bucket as *const Bucket<B, K> as *const () as usize, *key) {
+            Join::Leader(guard) => Ok(match self.lookup::<R, S>(bucket, key) {
+                Some(hit) => Step::Hit(hit),
+                None => {
+                    debug!(target: "bucketcache", function = self.function, hash = %key, "cache miss: calling");
+                    Step::Run(Some(guard))
+                }
+            }),
+            Join::Follower(flight) => Err(flight),
+        }
     }
 
     /// A hit, or the right to run the body. With `nocache`, always runs (no read, no waiting).
     pub fn begin<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
-        let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
-            return Step::Run(None);
+        let (bucket, key) = match self.precheck::<R, S>(nocache) {
+            Ok(found) => found,
+            Err(step) => return step,
         };
-        if nocache {
-            debug!(target: "bucketcache", function = self.function, "nocache: running");
-            return Step::Run(None);
-        }
-        if let Some(hit) = self.lookup::<R, S>(bucket, key) {
-            return Step::Hit(hit);
-        }
         loop {
-            match flight::join(Self::flight_id(bucket), *key) {
-                Join::Leader(guard) => {
-                    // Another leader may have stored the value between our read and our joining.
-                    if let Some(hit) = self.lookup::<R, S>(bucket, key) {
-                        return Step::Hit(hit);
-                    }
-                    debug!(target: "bucketcache", function = self.function, hash = %key, "cache miss: calling");
-                    return Step::Run(Some(guard));
-                }
-                Join::Follower(flight) => {
+            match self.join::<R, S>(bucket, &key) {
+                Ok(step) => return step,
+                Err(flight) => {
                     flight.wait();
-                    if let Some(hit) = self.lookup::<R, S>(bucket, key) {
+                    if let Some(hit) = self.lookup::<R, S>(bucket, &key) {
                         return Step::Hit(hit);
                     }
                 }
@@ -413,30 +428,16 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// [`Call::begin`] for `async fn`s: waiting for another caller's value does not block the thread.
     pub async fn begin_async<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
-        let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
-            return Step::Run(None);
+        let (bucket, key) = match self.precheck::<R, S>(nocache) {
+            Ok(found) => found,
+            Err(step) => return step,
         };
-        if nocache {
-            debug!(target: "bucketcache", function = self.function, "nocache: running");
-            return Step::Run(None);
-        }
-        if let Some(hit) = self.lookup::<R, S>(bucket, key) {
-            return Step::Hit(hit);
-        }
         loop {
-            // Bind the outcome first: the map's lock guard must not live across the await.
-            let joined = flight::join(Self::flight_id(bucket), *key);
-            match joined {
-                Join::Leader(guard) => {
-                    if let Some(hit) = self.lookup::<R, S>(bucket, key) {
-                        return Step::Hit(hit);
-                    }
-                    debug!(target: "bucketcache", function = self.function, hash = %key, "cache miss: calling");
-                    return Step::Run(Some(guard));
-                }
-                Join::Follower(flight) => {
+            match self.join::<R, S>(bucket, &key) {
+                Ok(step) => return step,
+                Err(flight) => {
                     flight.landed().await;
-                    if let Some(hit) = self.lookup::<R, S>(bucket, key) {
+                    if let Some(hit) = self.lookup::<R, S>(bucket, &key) {
                         return Step::Hit(hit);
                     }
                 }
