@@ -4,6 +4,7 @@
 //! `f(a: u64, b: String) -> Vec<u64>` (16 elements): memory hit, disk hit (memory tier empty, page cache warm),
 //! miss + store without and with fsync, and a whole child process that opens the cache and serves one hit.
 //!
+//! Ours is `#[bucket_cache]` on the same function; theirs is `#[cached]` / `#[concurrent_cached(disk = true)]`.
 //! Each measure alternates rounds of ours and theirs (A B A B ...) and reports the median per-call time over rounds.
 
 use std::hint::black_box;
@@ -12,7 +13,7 @@ use std::process::Command;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use bucketcache::{Bucket, Durability};
+use bucketcache::{bucket_cache, Bucket, Durability};
 use cached::proc_macro::{cached, concurrent_cached};
 
 // ---- the function under test -------------------------------------------------------------------------------
@@ -77,15 +78,29 @@ static STORE_FSYNC: LazyLock<Bucket> = LazyLock::new(|| {
         .expect("bucket")
 });
 
-/// What the attribute expands to for `f`: hash the call, look up, else compute and store.
-fn memoized(bucket: &Bucket, a: u64, b: String) -> Vec<u64> {
-    let key = bucket.key_hash(&("compare::f", a, &b)).expect("hash");
-    if let Ok(Some(hit)) = bucket.lookup::<Vec<u64>>(&key) {
-        return hit.value;
-    }
-    let v = compute(a, &b);
-    let _ = bucket.insert_typed(&key, &v, Some("compare::f"), None);
-    v
+#[bucket_cache(bucket = MEM)]
+fn ours_mem(a: u64, b: String) -> Vec<u64> {
+    compute(a, &b)
+}
+
+#[bucket_cache(bucket = DISK)]
+fn ours_disk(a: u64, b: String) -> Vec<u64> {
+    compute(a, &b)
+}
+
+#[bucket_cache(bucket = STORE)]
+fn ours_store(a: u64, b: String) -> Vec<u64> {
+    compute(a, &b)
+}
+
+#[bucket_cache(bucket = STORE_FSYNC)]
+fn ours_store_fsync(a: u64, b: String) -> Vec<u64> {
+    compute(a, &b)
+}
+
+#[bucket_cache(path = "target/bench-caches/ours-child")]
+fn ours_child(a: u64, b: String) -> Vec<u64> {
+    compute(a, &b)
 }
 
 // ---- measuring ---------------------------------------------------------------------------------------------
@@ -163,10 +178,7 @@ const CHILD_ENV: &str = "BUCKETCACHE_COMPARE_CHILD";
 fn child(which: &str) {
     let start = Instant::now();
     let v = match which {
-        "ours" => {
-            let bucket = Bucket::new(bench_dir("ours-child")).expect("bucket");
-            memoized(&bucket, 1, "x".to_string())
-        }
+        "ours" => ours_child(1, "x".to_string()),
         _ => cached_disk(1, "x".to_string()).unwrap_or_else(|e| {
             eprintln!("cached disk child: {e}");
             std::process::exit(1)
@@ -217,8 +229,8 @@ fn main() {
     let (ours_in, ours_wall) = whole_process("ours", 21);
     let (theirs_in, theirs_wall) = whole_process("cached", 21);
     // Populate the hit keys.
-    memoized(&MEM, 1, b());
-    memoized(&DISK, 1, b());
+    ours_mem(1, b());
+    ours_disk(1, b());
     cached_mem(1, b());
     cached_disk(1, b()).expect("cached disk");
 
@@ -226,7 +238,7 @@ fn main() {
     let (o, t) = duel(
         31,
         20_000,
-        |_| drop(black_box(memoized(&MEM, 1, b()))),
+        |_| drop(black_box(ours_mem(1, b()))),
         |_| drop(black_box(cached_mem(1, b()))),
     );
     rows.push(Row {
@@ -240,7 +252,7 @@ fn main() {
     let (o, t) = duel(
         31,
         2_000,
-        |_| drop(black_box(memoized(&DISK, 1, b()))),
+        |_| drop(black_box(ours_disk(1, b()))),
         |_| drop(black_box(cached_disk(1, b()))),
     );
     rows.push(Row {
@@ -255,7 +267,7 @@ fn main() {
     let (o, t) = duel(
         11,
         300,
-        |i| drop(black_box(memoized(&STORE, 1_000_000 + i, b()))),
+        |i| drop(black_box(ours_store(1_000_000 + i, b()))),
         |i| drop(black_box(cached_disk(1_000_000 + i, b()))),
     );
     rows.push(Row {
@@ -269,7 +281,7 @@ fn main() {
     let (o, t) = duel(
         5,
         20,
-        |i| drop(black_box(memoized(&STORE_FSYNC, 2_000_000 + i, b()))),
+        |i| drop(black_box(ours_store_fsync(2_000_000 + i, b()))),
         |i| drop(black_box(cached_disk_durable(2_000_000 + i, b()))),
     );
     rows.push(Row {

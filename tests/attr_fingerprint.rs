@@ -1,8 +1,9 @@
 //! The key holds a fingerprint of the function's body tokens (or the `version = "..."` string instead) and of its
 //! signature, so editing the body or the signature starts fresh entries and reverting finds the old ones.
 //!
-//! One test binary cannot hold two versions of one function, so this reads the key itself: the bucket logs the
-//! canonical key bytes in full (`log_full_keys`) at `debug`, and the test captures that log. That the fingerprint
+//! One test binary cannot hold two versions of one function, so this reads the key's parts from the log: the
+//! constant parts of a call's key (function path, code version, shape, type names) are hashed into a call-site
+//! digest, logged at `debug` as "call site" with each part when it is computed, and the test captures that log. That the fingerprint
 //! changes with every token of the body, and only with tokens (not whitespace or comments), is unit-tested in
 //! `bucketcache-macros/src/tokens.rs` (and that the signature's hash follows the signature).
 
@@ -57,6 +58,11 @@ fn log_of(f: impl FnOnce()) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// The log line of the call-site digest (the key's constant parts).
+fn call_site_line(log: &str) -> &str {
+    log.lines().find(|l| l.contains("call site")).expect("a call site line")
+}
+
 /// The log line of the key hashing (the canonical key bytes, escaped).
 fn hashed_key_line(log: &str) -> &str {
     log.lines()
@@ -67,7 +73,7 @@ fn hashed_key_line(log: &str) -> &str {
 #[test]
 fn the_default_key_holds_the_body_fingerprint_and_signature() {
     let log = log_of(|| assert_eq!(fingerprinted(1), 2));
-    let line = hashed_key_line(&log);
+    let line = call_site_line(&log);
     assert!(line.contains(":body:"), "{line}");
     assert!(line.contains("attr_fingerprint::fingerprinted"), "{line}");
 }
@@ -75,7 +81,7 @@ fn the_default_key_holds_the_body_fingerprint_and_signature() {
 #[test]
 fn version_replaces_the_body_fingerprint() {
     let log = log_of(|| assert_eq!(pinned_a(1), 3));
-    let line = hashed_key_line(&log);
+    let line = call_site_line(&log);
     // `<signature hash>:version:2026-a`: the signature stays part of the key.
     assert!(line.contains(":version:2026-a"), "{line}");
     assert!(!line.contains("body:"), "{line}");

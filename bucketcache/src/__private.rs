@@ -32,7 +32,7 @@ pub use serde;
 use crate::flight::{self, Flight, Join};
 
 /// Version of the layout of [`CallKey`]; part of every attribute key.
-pub const CALL_KEY_VERSION: u32 = 1;
+pub const CALL_KEY_VERSION: u32 = 2;
 
 /// The suffix of the marker function's path the expansion defines inside each cached function.
 const MARKER: &str = "::__bucketcache_marker";
@@ -46,30 +46,38 @@ pub fn function_path(marker: &'static str) -> &'static str {
 
 // ---- the key ----
 
-/// What an attribute key is made of. Serialized as a tuple (no field names) and kept short, so the canonical key
-/// of a typical call stays small: small keys hit the key maker's per-thread hash memo.
+/// What an attribute key is made of. The constant parts (function path, code version, return shape, type names)
+/// go into the key as one call-site digest ([`crate::site`]), computed once per site and thread; the argument
+/// values follow. The parts are logged at `debug` ("call site") when the digest is computed.
 pub struct CallKey<'a, A> {
     /// The function's path ([`function_path`]).
-    pub function: &'a str,
+    pub function: &'static str,
     /// The code version, computed at compile time: `<blake3 of the signature's tokens, 12 hex>:body:<blake3 of the
     /// body's tokens, 16 hex>`, or `<signature hash>:version:<the version = "..." string>`.
-    pub code: &'a str,
+    pub code: &'static str,
     /// The return shape ([`Shape::MODE`]).
-    pub mode: &'a str,
+    pub mode: &'static str,
     /// The names of the type arguments (and of `Self` for methods).
-    pub types: &'a [&'a str],
+    pub types: &'a [&'static str],
     /// The argument values, an [`Args`] list.
     pub args: A,
 }
 
+/// Serializes as a byte string.
+struct Digest([u8; 32]);
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
 impl<A: Serialize> Serialize for CallKey<'_, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut t = s.serialize_tuple(6)?;
+        let site = crate::site::site_digest(self.function, self.code, self.mode, self.types);
+        let mut t = s.serialize_tuple(3)?;
         t.serialize_element(&CALL_KEY_VERSION)?;
-        t.serialize_element(self.function)?;
-        t.serialize_element(self.code)?;
-        t.serialize_element(self.mode)?;
-        t.serialize_element(self.types)?;
+        t.serialize_element(&Digest(site))?;
         t.serialize_element(&self.args)?;
         t.end()
     }

@@ -254,31 +254,36 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        if let Some(entry) = self.memory.get(key) {
+        let from_memory = self.memory.with(key, |entry| -> Result<MemoryRead<V>> {
             if entry.expires_ms.is_some() && entry.is_expired_at(self.now_ms()) {
-                self.expire(key);
-                return Ok(None);
+                return Ok(MemoryRead::Expired);
             }
             let value = match entry.typed::<V>() {
-                Some(v) => Some(v),
+                Some(v) => v,
                 None => match entry.payload() {
                     Some(payload) => {
                         let v: V = self.decode(payload, key)?;
                         let _ = entry.typed.set(Arc::new(v.clone()));
-                        Some(v)
+                        v
                     }
                     // Known only as another type: the file decides.
-                    None => None,
+                    None => return Ok(MemoryRead::Unknown),
                 },
             };
-            if let Some(value) = value {
-                return Ok(Some(Hit {
-                    value,
-                    written: entry.written,
-                    expires: entry.expires,
-                    source: HitSource::Memory,
-                }));
+            Ok(MemoryRead::Hit(Hit {
+                value,
+                written: entry.written,
+                expires: entry.expires,
+                source: HitSource::Memory,
+            }))
+        });
+        match from_memory.transpose()? {
+            Some(MemoryRead::Hit(hit)) => return Ok(Some(hit)),
+            Some(MemoryRead::Expired) => {
+                self.expire(key);
+                return Ok(None);
             }
+            Some(MemoryRead::Unknown) | None => {}
         }
         self.load::<V>(key)
     }
@@ -574,6 +579,14 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     pub fn unload_all(&self) {
         self.memory.clear();
     }
+}
+
+/// What the memory tier says about a key.
+enum MemoryRead<V> {
+    Hit(Hit<V>),
+    Expired,
+    /// Held, but only as another type and without its bytes.
+    Unknown,
 }
 
 /// What [`Bucket::write_file`] needs besides the file bytes.

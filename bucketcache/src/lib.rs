@@ -138,6 +138,7 @@ mod key;
 mod memory;
 mod prune;
 pub mod scan;
+mod site;
 pub mod store;
 
 #[doc(hidden)]

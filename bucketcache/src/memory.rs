@@ -5,6 +5,8 @@
 //! is not `Clone`. The weight of an entry is its file size plus a fixed overhead.
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -93,9 +95,38 @@ impl Weighter<KeyHash, Arc<MemEntry>> for FileWeight {
 }
 
 /// The memory tier, or nothing when its capacity is zero.
+///
+/// In front of the shared table each thread keeps a few recently hit entries (the "L0"): a repeated hit then takes
+/// no lock and touches no reference count. An L0 entry is used only while the tier's `generation` is the one it was
+/// read under; every insert, removal or clear bumps the generation, so no thread can serve a value that was
+/// replaced or removed before its read began.
 pub(crate) struct MemoryTier {
     cache: Option<Cache<KeyHash, Arc<MemEntry>, FileWeight, KeyHashBuild>>,
     max_bytes: u64,
+    /// Tells this tier's L0 entries from other tiers' (each bucket has its own tier).
+    id: u64,
+    generation: AtomicU64,
+}
+
+const L0_SLOTS: usize = 64;
+/// Entries larger than this are not kept in the L0, so the per-thread copies stay small.
+const L0_MAX_FILE: u64 = 64 * 1024;
+
+struct L0Entry {
+    tier: u64,
+    generation: u64,
+    key: KeyHash,
+    entry: Arc<MemEntry>,
+}
+
+thread_local! {
+    static L0: RefCell<Vec<Option<L0Entry>>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_TIER_ID: AtomicU64 = AtomicU64::new(1);
+
+fn l0_slot(key: &KeyHash) -> usize {
+    usize::from(key.0[0]) % L0_SLOTS
 }
 
 impl MemoryTier {
@@ -105,7 +136,57 @@ impl MemoryTier {
             let estimate = (max_bytes / 1024).clamp(16, 1 << 20) as usize;
             Cache::with(estimate, max_bytes, FileWeight, KeyHashBuild, Default::default())
         });
-        MemoryTier { cache, max_bytes }
+        MemoryTier {
+            cache,
+            max_bytes,
+            id: NEXT_TIER_ID.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `f` on the entry for `key`, if the tier holds one: from this thread's L0 when it is current, else from
+    /// the shared table (and then remembered in the L0).
+    #[inline]
+    pub fn with<R>(&self, key: &KeyHash, f: impl FnOnce(&MemEntry) -> R) -> Option<R> {
+        let cache = self.cache.as_ref()?;
+        // Read before the table: an entry found after a concurrent change is then already out of date in the L0.
+        let generation = self.generation.load(Ordering::Acquire);
+        let slot = l0_slot(key);
+        let mut f = Some(f);
+        let from_l0 = L0.with(|l0| {
+            let l0 = l0.try_borrow().ok()?;
+            match l0.get(slot) {
+                Some(Some(e)) if e.tier == self.id && e.generation == generation && e.key == *key => {
+                    f.take().map(|f| f(&e.entry))
+                }
+                _ => None,
+            }
+        });
+        if from_l0.is_some() {
+            return from_l0;
+        }
+        let entry = cache.get(key)?;
+        let r = f.take().map(|f| f(&entry));
+        if entry.file_len <= L0_MAX_FILE {
+            L0.with(|l0| {
+                if let Ok(mut l0) = l0.try_borrow_mut() {
+                    if l0.is_empty() {
+                        l0.resize_with(L0_SLOTS, || None);
+                    }
+                    l0[slot] = Some(L0Entry {
+                        tier: self.id,
+                        generation,
+                        key: *key,
+                        entry,
+                    });
+                }
+            });
+        }
+        r
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -120,11 +201,15 @@ impl MemoryTier {
     pub fn insert(&self, key: KeyHash, entry: Arc<MemEntry>) {
         if let Some(c) = &self.cache {
             c.insert(key, entry);
+            self.changed();
         }
     }
 
     pub fn remove(&self, key: &KeyHash) -> bool {
-        self.cache.as_ref().and_then(|c| c.remove(key)).is_some()
+        let removed = self.cache.as_ref().and_then(|c| c.remove(key)).is_some();
+        // Bumped even when the table had no entry: an L0 may still hold one the table evicted.
+        self.changed();
+        removed
     }
 
     /// Total weight held, in bytes.
@@ -141,5 +226,6 @@ impl MemoryTier {
         if let Some(c) = &self.cache {
             c.clear();
         }
+        self.changed();
     }
 }

@@ -158,10 +158,15 @@ impl<S: Sink> Encoder<S> {
         self.sink.put(s.as_bytes());
     }
 
+    #[inline]
     fn flush_run(&mut self) {
-        if self.run.is_empty() {
-            return;
+        if !self.run.is_empty() {
+            self.write_pending_run();
         }
+    }
+
+    #[cold]
+    fn write_pending_run(&mut self) {
         self.sink.put(&[tag::U8_RUN]);
         self.sink.put(&(self.run.len() as u16).to_le_bytes());
         self.sink.put(&self.run);
@@ -548,8 +553,8 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
     {
         self.flush_run();
         self.tag(tag::SEQ);
+        // Reserved on demand: a sequence without `u8` elements never allocates here.
         let mut run = std::mem::take(&mut self.run);
-        run.reserve_exact(RUN_CHUNK);
         // Bytes gather first in a small stack array indexed by a local (kept in a register), then move to `run`
         // 64 at a time: a per-byte push into the Vec would make every byte wait on the stored length.
         const STAGE: usize = 64;
@@ -565,6 +570,9 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
                     }
                     n += 1;
                     if n == STAGE {
+                        if run.capacity() < RUN_CHUNK {
+                            run.reserve_exact(RUN_CHUNK - run.len());
+                        }
                         run.extend_from_slice(&stage);
                         n = 0;
                         if run.len() == RUN_CHUNK {

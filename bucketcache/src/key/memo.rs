@@ -21,18 +21,22 @@ thread_local! {
     static MEMO: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A fast, non-cryptographic hash choosing the slot (FxHash-style over 8-byte words).
+/// Chooses a slot from the length and the first and last 16 bytes: constant time whatever the key's size. Keys
+/// alike at both ends share a slot and only evict each other (the full comparison keeps the memo exact).
+#[inline]
 fn slot_of(bytes: &[u8]) -> usize {
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h: u64 = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    for &b in chunks.remainder() {
-        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    let mut h = bytes.len() as u64;
+    let mut mix = |w: u64| h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    match (bytes.first_chunk::<16>(), bytes.last_chunk::<16>()) {
+        (Some(first), Some(last)) => {
+            for chunk in [first, last] {
+                let (a, b) = chunk.split_at(8);
+                mix(u64::from_le_bytes(a.try_into().unwrap_or_default()));
+                mix(u64::from_le_bytes(b.try_into().unwrap_or_default()));
+            }
+        }
+        _ => bytes.iter().for_each(|&b| mix(u64::from(b))),
     }
     (h >> 32) as usize % SLOTS
 }

@@ -1,0 +1,110 @@
+//! The constant part of an attribute key, reduced to one digest per call site.
+//!
+//! An attribute key names the function (its path), its code version, its return shape and its type arguments:
+//! about a hundred bytes that are the same on every call from one site. Encoding them on every call cost more than
+//! the rest of a memory-tier hit, so they are hashed once into a 32-byte site digest, and the key holds the digest.
+//! The digest is a pure function of the strings' contents (blake3), so keys are the same in every process; the
+//! per-thread cache in front of it is keyed by the strings' addresses, which is sound because every part is a
+//! `&'static str`: a given address always holds the same bytes.
+
+use std::cell::RefCell;
+
+use tracing::debug;
+
+/// Sites whose type list is longer than this are digested on every call (no cache slot holds them).
+const MAX_CACHED_TYPES: usize = 5;
+const SLOTS: usize = 64;
+
+/// Addresses and lengths of a site's strings: function, code, mode, then up to `MAX_CACHED_TYPES` type names.
+type SiteId = [(usize, usize); 3 + MAX_CACHED_TYPES];
+
+/// A cached site: its id and its digest.
+type SiteSlot = Option<(SiteId, [u8; 32])>;
+
+thread_local! {
+    static SITES: RefCell<Vec<SiteSlot>> = const { RefCell::new(Vec::new()) };
+}
+
+fn id_of(s: &'static str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
+}
+
+/// The digest of a call site's constant key parts.
+pub fn site_digest(function: &'static str, code: &'static str, mode: &'static str, types: &[&'static str]) -> [u8; 32] {
+    if types.len() > MAX_CACHED_TYPES {
+        return compute(function, code, mode, types);
+    }
+    let mut id: SiteId = [(0, 0); 3 + MAX_CACHED_TYPES];
+    id[0] = id_of(function);
+    id[1] = id_of(code);
+    id[2] = id_of(mode);
+    for (slot, t) in id[3..].iter_mut().zip(types) {
+        *slot = id_of(t);
+    }
+    // The function path's address picks the slot: it differs between functions and between the instances of a
+    // generic function (their paths name their type arguments).
+    let slot = (function.as_ptr() as usize >> 3).wrapping_add(types.len()) % SLOTS;
+    let cached = SITES.with(|s| match s.try_borrow().ok()?.get(slot) {
+        Some(Some((sid, digest))) if *sid == id => Some(*digest),
+        _ => None,
+    });
+    if let Some(d) = cached {
+        return d;
+    }
+    let digest = compute(function, code, mode, types);
+    SITES.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if s.is_empty() {
+                s.resize(SLOTS, None);
+            }
+            s[slot] = Some((id, digest));
+        }
+    });
+    digest
+}
+
+fn compute(function: &str, code: &str, mode: &str, types: &[&str]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("bucketcache 2026-11 call site v1");
+    // Length-prefixed parts, so no two sites' parts run together into the same bytes.
+    for part in [function, code, mode].into_iter().chain(types.iter().copied()) {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(&(types.len() as u64).to_le_bytes());
+    let digest = *h.finalize().as_bytes();
+    debug!(
+        target: "bucketcache",
+        function,
+        code,
+        mode,
+        ?types,
+        site = %crate::KeyHash(digest),
+        "call site"
+    );
+    digest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_follow_contents_and_every_part_counts() {
+        let a = site_digest("m::f", "sig:body:1", "whole", &[]);
+        assert_eq!(a, site_digest("m::f", "sig:body:1", "whole", &[]));
+        assert_eq!(a, compute("m::f", "sig:body:1", "whole", &[]));
+        assert_ne!(a, site_digest("m::g", "sig:body:1", "whole", &[]));
+        assert_ne!(a, site_digest("m::f", "sig:body:2", "whole", &[]));
+        assert_ne!(a, site_digest("m::f", "sig:body:1", "ok", &[]));
+        assert_ne!(a, site_digest("m::f", "sig:body:1", "whole", &["u8"]));
+        assert_ne!(
+            site_digest("m::f", "sig:body:1", "whole", &["u8", "u16"]),
+            site_digest("m::f", "sig:body:1", "whole", &["u8u16"])
+        );
+        let many = ["a", "b", "c", "d", "e", "f", "g"];
+        assert_eq!(
+            site_digest("m::f", "c", "whole", &many),
+            compute("m::f", "c", "whole", &many)
+        );
+    }
+}
