@@ -7,7 +7,8 @@ pub mod fixtures {
     /// A value that carries a checksum of its own contents, so a reader can tell a whole value from a torn one.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct Checked {
-        /// The payload.
+        /// The payload (as bytes, not a sequence of numbers: the format's fast path, and readable in a hex dump).
+        #[serde(with = "serde_bytes")]
         pub data: Vec<u8>,
         /// A checksum of `data` (FNV-1a, 64 bit).
         pub sum: u64,
@@ -37,5 +38,150 @@ pub mod fixtures {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
         h
+    }
+
+    /// What the crash test's child writes: a value fully determined by its key and generation, so a reader can
+    /// tell whether what it reads is exactly a value that was written.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Generation {
+        /// The key it was written under.
+        pub key: u64,
+        /// How many times the writer had rewritten that key before.
+        pub generation: u64,
+        /// Data whose size varies with the generation (up to 256 KiB).
+        pub body: Checked,
+    }
+
+    impl Generation {
+        /// The value written under `key` at `generation`.
+        pub fn new(key: u64, generation: u64) -> Generation {
+            let mix = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ generation.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            // Mostly small, sometimes large: a kill lands inside big writes often enough.
+            let len = if mix.is_multiple_of(8) {
+                (mix >> 8) % (256 * 1024)
+            } else {
+                (mix >> 8) % 2048
+            };
+            Generation {
+                key,
+                generation,
+                body: Checked::new(mix, len as usize),
+            }
+        }
+
+        /// Whether this is exactly the value [`Generation::new`] gives for its key and generation.
+        pub fn is_exact(&self) -> bool {
+            *self == Generation::new(self.key, self.generation)
+        }
+    }
+}
+
+/// Entry files built by hand from the documented format (`bucketcache::entry`), independently of the crate's own
+/// writer: valid checksums over any payload, for hostile-file and fuzz tests.
+pub mod forge {
+    /// Offset of the checksum in the header.
+    pub const CHECKSUM_AT: usize = 72;
+    /// Size of the fixed header.
+    pub const HEADER_LEN: usize = 104;
+
+    /// An entry file (format version `version`) for `key` whose payload is `payload`, with a valid checksum.
+    pub fn entry(version: u16, key: &[u8; 32], backend: &str, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + backend.len() + payload.len());
+        out.extend_from_slice(b"BKTCACHE");
+        out.extend_from_slice(&version.to_le_bytes());
+        out.push(0);
+        out.push(backend.len() as u8);
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&1_700_000_000_000i64.to_le_bytes());
+        out.extend_from_slice(&i64::MAX.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&[0u8; 32]);
+        out.extend_from_slice(backend.as_bytes());
+        out.extend_from_slice(payload);
+        seal(&mut out);
+        out
+    }
+
+    /// Recomputes the checksum of a file of at least [`HEADER_LEN`] bytes (blake3 of every byte but its own 32).
+    pub fn seal(file: &mut [u8]) {
+        let mut h = blake3::Hasher::new();
+        h.update(&file[..CHECKSUM_AT]);
+        h.update(&file[CHECKSUM_AT + 32..]);
+        let sum = *h.finalize().as_bytes();
+        file[CHECKSUM_AT..CHECKSUM_AT + 32].copy_from_slice(&sum);
+    }
+}
+
+/// The decoder fuzz target, shared by `tests/fuzz_decoder.rs` (proptest, in CI) and `fuzz/` (cargo-fuzz).
+pub mod fuzz {
+    use std::collections::{BTreeMap, HashMap};
+
+    use bucketcache::{Backend, BincodeBackend, BincodeConfig, JsonBackend, MessagePackBackend};
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Serialize};
+
+    /// A recursive type with most serde shapes: the worst case for a decoder fed hostile bytes.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub enum Shape {
+        /// A leaf.
+        Unit,
+        /// Numbers.
+        Num(i64, u8, f64),
+        /// A string and bytes.
+        Text(String, #[serde(with = "serde_bytes")] Vec<u8>),
+        /// Nesting.
+        List(Vec<Shape>),
+        /// A map.
+        Map(BTreeMap<String, Shape>),
+        /// An option and a struct variant.
+        Node {
+            /// A child.
+            child: Option<Box<Shape>>,
+            /// A tag.
+            tag: char,
+        },
+    }
+
+    fn decode_as<B: Backend, T: DeserializeOwned>(backend: &B, payload: &[u8]) -> bool {
+        backend.decode::<T>(payload).is_ok()
+    }
+
+    fn decode_types<B: Backend>(backend: &B, payload: &[u8]) -> usize {
+        [
+            decode_as::<B, Shape>(backend, payload),
+            decode_as::<B, String>(backend, payload),
+            decode_as::<B, Vec<u64>>(backend, payload),
+            decode_as::<B, HashMap<String, Vec<u8>>>(backend, payload),
+            decode_as::<B, (u8, Option<String>, Vec<Vec<i32>>)>(backend, payload),
+            decode_as::<B, super::fixtures::Checked>(backend, payload),
+        ]
+        .iter()
+        .filter(|ok| **ok)
+        .count()
+    }
+
+    /// Feeds `data` to the entry parser and, as a payload, to every backend's decoder as several types. Returns
+    /// how many decodes succeeded. Must never panic, hang or allocate without bound.
+    pub fn decode_everything(data: &[u8]) -> usize {
+        let mut ok = 0;
+        // As a whole entry file: the header parser and checksum, then its payload, if any.
+        let payload = match bucketcache::entry::verify(data) {
+            Ok((_, at)) => {
+                ok += 1;
+                &data[at..]
+            }
+            Err(_) => data,
+        };
+        let _ = bucketcache::entry::parse_header(data);
+        ok += decode_types(&BincodeBackend::new(), payload);
+        ok += decode_types(
+            &BincodeBackend::with_config(BincodeConfig::new().fixed_int_encoding(true)),
+            payload,
+        );
+        ok += decode_types(&JsonBackend::new(), payload);
+        ok += decode_types(&MessagePackBackend::new(), payload);
+        ok
     }
 }

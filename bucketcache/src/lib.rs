@@ -56,9 +56,10 @@
 //! | [`Bucket`] | one file per key, atomic writes, checksummed entries, a bounded in-memory tier |
 //! | [`BucketBuilder`] | lifetime (or `days`/`hours`/... shortcuts that add up), backend, key maker, memory bound, durability, clock |
 //! | [`DeferredWriteBucket`], [`deferred_write`] | changes held in memory until `sync()` |
-//! | [`Bucket::prune_directory`] | removes expired entries, invalid files and stale temporary files |
+//! | [`Bucket::prune_directory`] | removes expired entries, invalid files, stale temporary files and unheld lock files |
 //! | [`BucketBuilder::max_size`], [`BucketBuilder::max_entries`] | a size-bounded bucket: least recently written entries are evicted as it writes |
 //! | [`scan`] | walks a bucket directory and reads entry headers, for tools (the `bucketcache` CLI) |
+//! | [`Bucket::get_or_compute_cross_process`], [`Bucket::begin_cross_process_flight`] | one computation per cold key across processes |
 //! | [`KeyMaker`]: [`DefaultKeyMaker`], [`StreamingDefaultKeyMaker`] | canonical, type-tagged blake3 keys |
 //! | [`Backend`]: [`BincodeBackend`], [`JsonBackend`], [`MessagePackBackend`] | how values are encoded |
 //!
@@ -75,6 +76,7 @@
 //!
 //! ```text
 //! <bucket dir>/entries-v1/<first 2 hex digits>/<64 hex digits of the key hash>
+//! <bucket dir>/locks-v1/<first 2 hex digits>/<64 hex digits>.lock      (only while a single flight computes)
 //! ```
 //!
 //! The `entries-v1` directory names the entry format version, so a future format never misreads an old file.
@@ -103,9 +105,42 @@
 //!   attribute treats it as a miss and overwrites the entry.
 //! - **Disk full, unwritable directory**: `insert` returns [`Error::Io`] and the previous entry, if any, is
 //!   intact (the temporary file is removed). The attribute logs it and returns the computed value.
-//! - **Hostile files**: decoding is bounded by the payload size (bincode's claim limit is 64x the payload, JSON
-//!   and MessagePack cannot claim more than the payload holds), so a small crafted file cannot allocate gigabytes.
-//!   Keys are hashes, so no key can name a path outside the bucket.
+//! - **Hostile files**: see [Security](#security).
+//! - **Special files**: a directory, a FIFO, a device or a dangling symlink under an entry's name is a miss or an
+//!   [`Error::Io`], never a blocked or endless read (a FIFO is opened without blocking, and no read goes past the
+//!   length the header declares).
+//!
+//! # Cross-process single flight
+//!
+//! [`Bucket::begin_cross_process_flight`] and [`Bucket::get_or_compute_cross_process`] make callers in several processes (or
+//! threads) that miss the same key compute it once: one takes the key's advisory lock file
+//! (`<bucket dir>/locks-v1/<2 hex>/<64 hex>.lock`), computes and stores; the others wait for its entry, at most a
+//! wait limit ([`DEFAULT_FLIGHT_WAIT_LIMIT`]) after which they compute anyway. A computer that crashes loses its
+//! lock with its process, so a waiter takes over at once. See [`lock`].
+//!
+//! # Security
+//!
+//! - **What the directory holds.** Every value is stored serialized, in clear, beside a header naming its backend
+//!   and (for the attribute) the function's path. Directories are created with mode 0700 and entry, temporary and
+//!   lock files with 0600 on Unix, so other users cannot read them; a directory that already exists keeps its
+//!   mode. On other platforms the directory inherits its parent's access control. Do not point a bucket at a
+//!   directory other users can write to, and treat the cache as sensitive as the values you cache.
+//! - **Keys are hashes.** A file name is the 64 hex digits of a blake3 hash of the key, so no key, however
+//!   crafted (`"../../etc/passwd"`), can name a path outside the bucket's `entries-v1/` directory.
+//! - **Decoding untrusted files is bounded.** A cache file is checked (length, checksum, key, backend) before its
+//!   payload is decoded, but someone who can write to the directory can forge a valid checksum. Decoding is bounded
+//!   by the payload's size anyway: bincode's byte-claim limit is 64 times the payload (at least 1 MiB); declared
+//!   lengths of sequences and maps cannot make serde preallocate more elements, all together, than the payload has
+//!   bytes; nesting is limited to [`MAX_DEPTH`] levels (a crafted 5 KB payload of a recursive type would otherwise
+//!   overflow the stack and abort the process); JSON and MessagePack cannot claim string bytes the payload does not
+//!   hold. Measured: no crafted file (4 GiB strings, vectors, maps, 100,000 nested levels) makes a read allocate
+//!   more than max(64 x the file, 1 MiB). A FIFO or `/dev/zero` linked under an entry's name cannot block or
+//!   exhaust a reader.
+//! - **Logs.** Keys are logged at `debug`, abbreviated to their first 48 bytes of canonical encoding. Keys hold the
+//!   arguments of cached calls, which may be secrets (tokens, passwords, personal data):
+//!   [`BucketBuilder::log_full_keys`] logs them in full and is off by default; switch it on only where logs are
+//!   private. Even abbreviated, a key's first bytes may show a short argument: keep `bucketcache=debug` logging out
+//!   of shared logs when arguments are secret.
 //!
 //! # Memory tier
 //!
@@ -135,6 +170,7 @@ pub mod entry;
 mod error;
 mod flight;
 mod key;
+pub mod lock;
 mod memory;
 mod prune;
 pub mod scan;
@@ -145,7 +181,7 @@ pub mod store;
 pub mod __private;
 
 pub use arg_value::{ArgValue, Fields};
-pub use backend::{Backend, BincodeBackend, BincodeConfig, MAX_BACKEND_ID_LEN};
+pub use backend::{Backend, BincodeBackend, BincodeConfig, MAX_BACKEND_ID_LEN, MAX_DEPTH};
 #[cfg(feature = "json")]
 pub use backend::{JsonBackend, JsonConfig};
 #[cfg(feature = "msgpack")]
@@ -162,6 +198,7 @@ pub use key::{
     canonical_key_bytes, default_key_hash, DefaultKeyMaker, KeyHash, KeyMaker, StreamingDefaultKeyMaker,
     KEY_FORMAT_VERSION,
 };
+pub use lock::{CrossFlight, CrossFlightGuard, FlightRole, DEFAULT_FLIGHT_WAIT_LIMIT};
 pub use prune::PrunedFilesInfo;
 pub use store::Durability;
 

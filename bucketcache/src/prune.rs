@@ -38,7 +38,8 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     ///   of the bucket that wrote it, so entries written without a lifetime, or by another bucket sharing the
     ///   directory with a longer lifetime, are kept while they are valid for their writer);
     /// - entry files whose header or length is invalid (a crash of another tool, a foreign file, a truncation);
-    /// - temporary files whose writing process is gone (or that are over an hour old).
+    /// - temporary files whose writing process is gone (or that are over an hour old);
+    /// - single-flight lock files nobody holds (left by a computation that crashed; see [`crate::lock`]).
     ///
     /// Checksums are not verified here (that needs every byte; the `bucketcache verify` command does it), and files
     /// whose names are not entry or temporary names are left alone.
@@ -98,6 +99,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 }
             }
         }
+        info.num += self.prune_locks().num;
         debug!(target: "bucketcache", num = info.num, size = info.size, "prune_directory done");
         Ok(info)
     }

@@ -202,8 +202,8 @@ const FIRST_READ: u64 = entry::HEADER_LEN as u64 + 512;
 /// (up to [`entry::MAX_HEADER_LEN`]) only when the header's function path is longer, so walking a cache of large
 /// entries reads little of each.
 pub(crate) fn read_header_bytes(path: &Path) -> io::Result<(Vec<u8>, u64)> {
-    let mut file = fs::File::open(path)?;
-    let len = file.metadata()?.len();
+    // Regular files only: opening a FIFO under an entry's name would block.
+    let (mut file, len) = store::open_regular(path)?;
     let mut buf = Vec::with_capacity(FIRST_READ as usize);
     (&mut file).take(FIRST_READ).read_to_end(&mut buf)?;
     if matches!(entry::parse_header(&buf), Err(Corrupt::TooShort { .. })) && (buf.len() as u64) < len {

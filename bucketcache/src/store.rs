@@ -69,6 +69,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) ->
         }
         Err(e) => return Err(Error::io("create temporary file in", dir, e)),
     };
+    fault::check(dir).map_err(|e| Error::io("write", tmp.path(), e))?;
     tmp.write_all(bytes).map_err(|e| Error::io("write", tmp.path(), e))?;
     if durability == Durability::Fsync {
         tmp.as_file()
@@ -81,6 +82,41 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) ->
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// Fault injection at the write seam, for tests of disk-full and I/O-error handling. Inert unless armed: an unarmed
+/// write pays one relaxed atomic load.
+#[doc(hidden)]
+pub mod fault {
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static FAULTS: Mutex<Vec<(PathBuf, i32)>> = Mutex::new(Vec::new());
+
+    /// Makes every entry write under `dir` fail with the OS error `errno` (e.g. 28, `ENOSPC`) after its temporary
+    /// file is created, as a full disk would; `None` clears it. Applies to every bucket in the process.
+    pub fn set_write_error(dir: &Path, errno: Option<i32>) {
+        let mut faults = FAULTS.lock().unwrap_or_else(|p| p.into_inner());
+        faults.retain(|(d, _)| d != dir);
+        if let Some(errno) = errno {
+            faults.push((dir.to_path_buf(), errno));
+        }
+        ARMED.store(!faults.is_empty(), Ordering::Release);
+    }
+
+    pub(crate) fn check(dir: &Path) -> io::Result<()> {
+        if !ARMED.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let faults = FAULTS.lock().unwrap_or_else(|p| p.into_inner());
+        match faults.iter().find(|(d, _)| dir.starts_with(d)) {
+            Some((_, errno)) => Err(io::Error::from_raw_os_error(*errno)),
+            None => Ok(()),
+        }
+    }
 }
 
 fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
@@ -107,6 +143,21 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// Bytes read by the first `read` of an entry file: most entries fit, so a hit costs open, one read, close.
 const FIRST_READ: usize = 8 * 1024;
 
+/// Opens a file only if it is a regular file (following symlinks): opening a FIFO would block until a writer
+/// comes, and a device such as `/dev/zero` never ends, so neither may stand in for an entry.
+pub(crate) fn open_regular(path: &Path) -> io::Result<(File, u64)> {
+    let not_regular = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+    if !fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    Ok((file, meta.len()))
+}
+
 /// Reads a whole entry file; `Ok(None)` when there is none.
 ///
 /// The header says how long the file should be, so no `fstat` is needed and no extra `read` to find the end: when
@@ -121,7 +172,13 @@ pub(crate) fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 fn read_entry(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let mut file = File::open(path)?;
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true);
+    // Non-blocking, so a FIFO under an entry's name reads as empty instead of blocking the open until a writer
+    // comes; regular files ignore the flag.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut opts, libc::O_NONBLOCK);
+    let mut file = opts.open(path)?;
     let mut buf = vec![0u8; FIRST_READ];
     let mut got = 0;
     while got < buf.len() {
@@ -150,7 +207,12 @@ fn read_entry(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
     buf.truncate(got);
     if got == FIRST_READ {
-        file.read_to_end(&mut buf)?;
+        // Read on only as far as the header says (and a byte more, to see a longer file): a device such as
+        // `/dev/zero` linked under an entry's name never ends, and anything without a valid header is not an entry.
+        if let Ok(h) = crate::entry::parse_header(&buf) {
+            let rest = h.file_len().saturating_sub(got as u64).saturating_add(1);
+            file.take(rest).read_to_end(&mut buf)?;
+        }
     }
     Ok(Some(buf))
 }

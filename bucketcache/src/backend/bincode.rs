@@ -4,6 +4,7 @@ use bincode::config::{self, Config, Configuration, Limit};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::bounded::{with_payload_len, Bounded};
 use super::Backend;
 use crate::error::BoxError;
 
@@ -34,8 +35,9 @@ impl BincodeConfig {
 /// `deserialize_any` (`serde_json::Value`, `#[serde(flatten)]`, untagged enums) need [`JsonBackend`](crate::JsonBackend)
 /// or [`MessagePackBackend`](crate::MessagePackBackend).
 ///
-/// Decoding is bounded: bincode's byte-claim limit is set from the payload size (64 times it, at least 16 MiB), so a
-/// crafted length prefix fails instead of allocating.
+/// Decoding is bounded: bincode's byte-claim limit is set from the payload size (64 times it, at least 1 MiB), so a
+/// crafted length prefix fails instead of allocating; declared lengths cannot make serde preallocate more elements
+/// than the payload has bytes, and nesting is limited to [`MAX_DEPTH`](crate::MAX_DEPTH) levels.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BincodeBackend {
     config: BincodeConfig,
@@ -62,7 +64,9 @@ impl BincodeBackend {
 const CLAIM_FACTOR: usize = 64;
 
 fn decode_with<V: DeserializeOwned, C: Config>(bytes: &[u8], cfg: C) -> Result<V, BoxError> {
-    let (value, used) = bincode::serde::decode_from_slice::<V, C>(bytes, cfg)?;
+    let (Bounded(value), used) = with_payload_len(bytes.len(), || {
+        bincode::serde::decode_from_slice::<Bounded<V>, C>(bytes, cfg)
+    })?;
     if used != bytes.len() {
         return Err(format!("{} trailing bytes after the value", bytes.len() - used).into());
     }
@@ -72,13 +76,16 @@ fn decode_with<V: DeserializeOwned, C: Config>(bytes: &[u8], cfg: C) -> Result<V
 /// Picks the smallest compiled-in claim limit that covers `CLAIM_FACTOR` times the payload.
 fn decode_limited<V: DeserializeOwned, E, I>(bytes: &[u8], cfg: Configuration<E, I>) -> Result<V, BoxError>
 where
+    Configuration<E, I, Limit<{ 1 << 20 }>>: Config,
     Configuration<E, I, Limit<{ 1 << 24 }>>: Config,
     Configuration<E, I, Limit<{ 1 << 28 }>>: Config,
     Configuration<E, I, Limit<{ 1 << 32 }>>: Config,
     Configuration<E, I, Limit<{ 1 << 38 }>>: Config,
 {
     let need = bytes.len().saturating_mul(CLAIM_FACTOR);
-    if need <= 1 << 24 {
+    if need <= 1 << 20 {
+        decode_with(bytes, cfg.with_limit::<{ 1 << 20 }>())
+    } else if need <= 1 << 24 {
         decode_with(bytes, cfg.with_limit::<{ 1 << 24 }>())
     } else if need <= 1 << 28 {
         decode_with(bytes, cfg.with_limit::<{ 1 << 28 }>())

@@ -4,12 +4,14 @@
 //! (feature `json`) and [`MessagePackBackend`] (feature `msgpack`). Implement [`Backend`] for your own.
 
 mod bincode;
+mod bounded;
 #[cfg(feature = "json")]
 mod json;
 #[cfg(feature = "msgpack")]
 mod msgpack;
 
 pub use self::bincode::{BincodeBackend, BincodeConfig};
+pub use self::bounded::MAX_DEPTH;
 #[cfg(feature = "json")]
 pub use self::json::{JsonBackend, JsonConfig};
 #[cfg(feature = "msgpack")]

@@ -3,6 +3,7 @@
 use serde::de::{Deserialize, DeserializeOwned};
 use serde::Serialize;
 
+use super::bounded::{with_payload_len, Bounded};
 use super::Backend;
 use crate::error::BoxError;
 
@@ -36,7 +37,9 @@ impl MessagePackConfig {
 }
 
 /// A MessagePack backend (rmp-serde). Self-describing and compact. Decoding reads from the payload slice, so a
-/// declared string or binary length beyond the payload fails instead of allocating.
+/// declared string or binary length beyond the payload fails instead of allocating; declared array and map lengths
+/// cannot make serde preallocate more elements than the payload has bytes, and nesting is limited to
+/// [`MAX_DEPTH`](crate::MAX_DEPTH) levels.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MessagePackBackend {
     config: MessagePackConfig,
@@ -71,7 +74,7 @@ impl Backend for MessagePackBackend {
     fn decode<V: DeserializeOwned>(&self, bytes: &[u8]) -> Result<V, BoxError> {
         // Reading from the slice (not an io::Read) keeps declared lengths from allocating past the payload.
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-        let value = V::deserialize(&mut de)?;
+        let Bounded(value) = with_payload_len(bytes.len(), || Bounded::<V>::deserialize(&mut de))?;
         // The reader does not expose its position: a whole payload ends exactly where the value does.
         match serde::de::IgnoredAny::deserialize(&mut de) {
             Err(rmp_serde::decode::Error::InvalidMarkerRead(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {

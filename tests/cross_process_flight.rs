@@ -1,0 +1,137 @@
+//! Cross-process single flight: processes computing the same cold key compute it once; a killed computer does not
+//! make the others wait forever; a wait limit bounds the wait on a live one.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_bucketcache-worker");
+
+/// A child computing key 7 with `get_or_compute_cross_process`: its body logs to `log` and sleeps `sleep_ms`.
+fn flight(dir: &Path, log: &Path, sleep_ms: u64, wait_ms: u64) -> Child {
+    Command::new(WORKER)
+        .arg("flight")
+        .arg(dir)
+        .arg("7")
+        .arg(log)
+        .args([sleep_ms.to_string(), wait_ms.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// The child's (value, waited ms).
+fn finish(child: Child) -> (u64, u64) {
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}: {text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!((w[0], w[2]), ("value", "waited_ms"), "{text}");
+    (w[1].parse().expect("value"), w[3].parse().expect("ms"))
+}
+
+fn log_lines(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn starts(log: &Path) -> usize {
+    log_lines(log).iter().filter(|l| l.starts_with("start")).count()
+}
+
+fn wait_for_start(log: &Path, n: usize) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while starts(log) < n {
+        assert!(Instant::now() < until, "no computation started: {:?}", log_lines(log));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn four_processes_on_one_cold_key_compute_it_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("body.log");
+    let bucket_dir = dir.path().join("bucket");
+    let children: Vec<Child> = (0..4).map(|_| flight(&bucket_dir, &log, 500, 60_000)).collect();
+    let results: Vec<(u64, u64)> = children.into_iter().map(finish).collect();
+    let lines = log_lines(&log);
+    println!(
+        "single flight, 4 processes: body ran {} time(s); (value, waited ms): {results:?}",
+        starts(&log)
+    );
+    assert_eq!(starts(&log), 1, "{lines:?}");
+    let computer: u64 = lines[0].split_whitespace().nth(1).expect("pid").parse().expect("pid");
+    assert!(
+        results.iter().all(|(v, _)| *v == computer),
+        "every process returns the computed value"
+    );
+    assert!(
+        !bucket_dir.join("locks-v1").exists() || walk_count(&bucket_dir.join("locks-v1")) == 0,
+        "the leader removes its lock file"
+    );
+}
+
+fn walk_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|fans| {
+            fans.flatten()
+                .map(|f| std::fs::read_dir(f.path()).map(|d| d.count()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_computer_hands_over_to_a_waiter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("body.log");
+    let bucket_dir = dir.path().join("bucket");
+    let mut first = flight(&bucket_dir, &log, 60_000, 60_000);
+    wait_for_start(&log, 1);
+    let waiters: Vec<Child> = (0..2).map(|_| flight(&bucket_dir, &log, 300, 60_000)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(starts(&log), 1, "the others wait while the first computes");
+    let killed_at = Instant::now();
+    first.kill().expect("SIGKILL");
+    first.wait().expect("wait");
+    let results: Vec<(u64, u64)> = waiters.into_iter().map(finish).collect();
+    let handover = killed_at.elapsed();
+    let lines = log_lines(&log);
+    println!(
+        "single flight, computer killed: the waiters finished {handover:?} after the kill; body runs {}; \
+         (value, waited ms): {results:?}",
+        starts(&log)
+    );
+    assert_eq!(starts(&log), 2, "exactly one waiter took over: {lines:?}");
+    let second: u64 = lines[1].split_whitespace().nth(1).expect("pid").parse().expect("pid");
+    assert!(results.iter().all(|(v, _)| *v == second), "{results:?} {lines:?}");
+    assert!(
+        handover < Duration::from_secs(15),
+        "the lock was released with the process, long before the 60 s wait limit"
+    );
+}
+
+#[test]
+fn a_waiter_computes_anyway_after_its_wait_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("body.log");
+    let bucket_dir = dir.path().join("bucket");
+    let slow = flight(&bucket_dir, &log, 4_000, 60_000);
+    wait_for_start(&log, 1);
+    let impatient = flight(&bucket_dir, &log, 0, 300);
+    let (value, waited) = finish(impatient);
+    println!("single flight, wait limit 300 ms: the waiter gave up after {waited} ms and computed");
+    assert!(waited < 3_000, "gave up at its limit, not when the computer finished");
+    let (slow_value, _) = finish(slow);
+    assert_ne!(value, slow_value, "both computed");
+    assert_eq!(starts(&log), 2);
+}
