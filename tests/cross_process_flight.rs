@@ -135,3 +135,30 @@ fn a_waiter_computes_anyway_after_its_wait_limit() {
     assert_ne!(value, slow_value, "both computed");
     assert_eq!(starts(&log), 2);
 }
+
+#[test]
+fn a_cached_function_in_four_processes_runs_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("body.log");
+    let bucket_dir = dir.path().join("bucket");
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            Command::new(WORKER)
+                .arg("attr-flight")
+                .arg(&bucket_dir)
+                .arg(&log)
+                .arg("500")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let results: Vec<(u64, u64)> = children.into_iter().map(finish).collect();
+    println!(
+        "single flight, #[bucket_cache] in 4 processes: body ran {} time(s); (value, ms): {results:?}",
+        starts(&log)
+    );
+    assert_eq!(starts(&log), 1, "{:?}", log_lines(&log));
+    assert!(results.windows(2).all(|w| w[0].0 == w[1].0), "{results:?}");
+}

@@ -297,3 +297,35 @@ fn a_file_where_a_directory_should_be_is_a_clear_error_and_heals() {
     bucket.unload_all();
     assert_eq!(bucket.get::<u32>("k").expect("get"), Some(2));
 }
+
+static ATTR_DIR: std::sync::LazyLock<tempfile::TempDir> =
+    std::sync::LazyLock::new(|| tempfile::tempdir().expect("tempdir"));
+static ATTR_BUCKET: std::sync::LazyLock<Bucket> =
+    std::sync::LazyLock::new(|| Bucket::new(ATTR_DIR.path()).expect("bucket"));
+static ATTR_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[bucketcache::bucket_cache(bucket = ATTR_BUCKET)]
+fn doubled(x: u32) -> u32 {
+    ATTR_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    x * 2
+}
+
+#[test]
+fn a_decorated_function_returns_its_value_on_a_full_disk_and_caches_again_after() {
+    use std::sync::atomic::Ordering::SeqCst;
+    fault::set_write_error(ATTR_DIR.path(), Some(ENOSPC));
+    assert_eq!(doubled(21), 42, "the computed value, though it cannot be stored");
+    ATTR_BUCKET.unload_all();
+    assert_eq!(doubled(21), 42);
+    assert_eq!(ATTR_RUNS.load(SeqCst), 2, "nothing was stored: the body ran again");
+    fault::set_write_error(ATTR_DIR.path(), None);
+    assert_eq!(doubled(21), 42);
+    ATTR_BUCKET.unload_all();
+    assert_eq!(doubled(21), 42);
+    assert_eq!(
+        ATTR_RUNS.load(SeqCst),
+        3,
+        "stored once space was back: a hit from the file"
+    );
+    println!("hostile env: #[bucket_cache] function on a full disk: returned its value, cached again afterwards");
+}

@@ -3,7 +3,7 @@
 //! ```text
 //! #[bucket_cache(bucket = EXPR | path = "dir", backend = json|msgpack|bincode, lifetime = "1h 30m",
 //!                nocache = "flag", ignore(a, b, self), method, on_cached = path, version = "...",
-//!                cache_err, cache_none)]
+//!                cache_err, cache_none, cross_process = false | "30s")]
 //! ```
 //!
 //! Unknown keys fail with syn's "expected one of ..." on the key; duplicates are collected and reported together.
@@ -26,6 +26,7 @@ mod kw {
     syn::custom_keyword!(version);
     syn::custom_keyword!(cache_err);
     syn::custom_keyword!(cache_none);
+    syn::custom_keyword!(cross_process);
     syn::custom_keyword!(json);
     syn::custom_keyword!(msgpack);
     syn::custom_keyword!(bincode);
@@ -61,6 +62,8 @@ pub struct Args {
     pub version: Option<Setting<LitStr>>,
     pub cache_err: Option<Span>,
     pub cache_none: Option<Span>,
+    /// `cross_process = false` or `cross_process = "wait limit"`.
+    pub cross_process: Option<Setting<syn::Lit>>,
 }
 
 fn set<T>(slot: &mut Option<T>, value: T, key: Span, name: &str, errors: &mut Option<syn::Error>) {
@@ -205,6 +208,17 @@ impl Parse for Args {
             } else if la.peek(kw::cache_none) {
                 let k: kw::cache_none = input.parse()?;
                 set(&mut args.cache_none, k.span, k.span, "cache_none", &mut errors);
+            } else if la.peek(kw::cross_process) {
+                let k: kw::cross_process = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let value: syn::Lit = input.parse()?;
+                set(
+                    &mut args.cross_process,
+                    Setting { key: k.span, value },
+                    k.span,
+                    "cross_process",
+                    &mut errors,
+                );
             } else {
                 return Err(la.error());
             }

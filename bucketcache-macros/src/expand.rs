@@ -81,6 +81,14 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         }}
     };
 
+    let cross_process = match checked.cross_process {
+        Some(Some(d)) => {
+            let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+            quote!(.cross_process(::core::option::Option::Some(::core::time::Duration::new(#secs, #nanos))))
+        }
+        Some(None) => quote!(.cross_process(::core::option::Option::None)),
+        None => quote!(),
+    };
     let lifetime = match checked.lifetime {
         Some(d) => {
             let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
@@ -202,7 +210,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                     types: &[#(#types),*],
                     args: #p::Args(#arg_list),
                 },
-            );
+            )#cross_process;
             match #begin {
                 #p::Step::Hit(__bucketcache_hit) => {
                     #on_hit

@@ -14,6 +14,9 @@ use crate::model::{Model, Role};
 pub struct Checked {
     /// The parsed `lifetime`.
     pub lifetime: Option<Duration>,
+    /// `cross_process`: `None` when not given (the runtime's default wait limit), `Some(None)` for `false`,
+    /// `Some(Some(limit))` for a wait limit.
+    pub cross_process: Option<Option<Duration>>,
 }
 
 /// Parses a human duration (`"90s"`, `"1h 30m"`, `"2d"`), with the message `valid` reports on the literal.
@@ -263,9 +266,39 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
         }
     }
 
+    let cross_process = a.cross_process.as_ref().and_then(|c| match &c.value {
+        syn::Lit::Bool(b) if !b.value => Some(None),
+        syn::Lit::Bool(_) => None,
+        syn::Lit::Str(s) => match humantime::parse_duration(&s.value()) {
+            Ok(d) => Some(Some(d)),
+            Err(e) => {
+                err(
+                    &mut errors,
+                    s,
+                    format!(
+                        "invalid `cross_process = \"{}\"`: {e}; write how long to wait for another process, such as \"30s\" or \"5m\"",
+                        s.value()
+                    ),
+                );
+                None
+            }
+        },
+        other => {
+            err(
+                &mut errors,
+                other,
+                "`cross_process` takes `false` (no coordination with other processes) or a wait limit such as \"30s\"",
+            );
+            None
+        }
+    });
+
     match errors {
         Some(e) => Err(e),
-        None => Ok(Checked { lifetime }),
+        None => Ok(Checked {
+            lifetime,
+            cross_process,
+        }),
     }
 }
 

@@ -5,7 +5,8 @@
 //!    value, an `Option` its `Some` value, anything else the whole value ([`Shape`]);
 //! 2. build a [`CallKey`] (function path, code version, shape, type names, named argument values) and
 //!    hash it with the bucket's key maker ([`Call::new`]);
-//! 3. [`Call::begin`] (or [`Call::begin_async`]): a hit, or the right to run the body (single-flight);
+//! 3. [`Call::begin`] (or [`Call::begin_async`]): a hit, or the right to run the body (single flight among the
+//!    process's threads, then across processes through the key's lock file unless `cross_process = false`);
 //! 4. run the body, [`Call::store`] the value, return it.
 #![doc(hidden)]
 
@@ -30,6 +31,7 @@ pub use crate::{Backend, BincodeBackend, Bucket, Hit, KeyHash, KeyMaker};
 pub use serde;
 
 use crate::flight::{self, Flight, Join};
+use crate::lock::{CrossFlight, CrossFlightGuard};
 
 /// Version of the layout of [`CallKey`]; part of every attribute key.
 pub const CALL_KEY_VERSION: u32 = 2;
@@ -331,14 +333,26 @@ pub struct Call<'b, B: Backend, K: KeyMaker> {
     key: Option<KeyHash>,
     function: &'static str,
     lifetime: Option<Duration>,
+    /// How long to wait for another process computing the key (`cross_process = "..."`); `None` with
+    /// `cross_process = false`.
+    cross_wait: Option<Duration>,
 }
 
 /// What [`Call::begin`] decided.
 pub enum Step<R> {
     /// A cached value.
     Hit(Hit<R>),
-    /// Run the body; the guard (if any) keeps other callers of the key waiting until the value is stored.
-    Run(Option<FlightGuard>),
+    /// Run the body; the guard keeps other callers of the key (threads of this process, and other processes)
+    /// waiting until the value is stored.
+    Run(RunGuard),
+}
+
+/// The right to run a cached function's body: the in-process flight's guard and the cross-process lock, each if
+/// held. Drop it after storing the value.
+#[derive(Default)]
+pub struct RunGuard {
+    _local: Option<FlightGuard>,
+    _cross: Option<CrossFlightGuard>,
 }
 
 impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
@@ -362,6 +376,42 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             key,
             function,
             lifetime,
+            cross_wait: Some(crate::DEFAULT_FLIGHT_WAIT_LIMIT),
+        }
+    }
+
+    /// Sets the cross-process single flight (`cross_process = ...`): `Some(limit)` waits up to `limit` for another
+    /// process computing the same key, `None` does not coordinate with other processes.
+    #[must_use]
+    pub fn cross_process(mut self, wait_limit: Option<Duration>) -> Self {
+        self.cross_wait = wait_limit;
+        self
+    }
+
+    /// Joins the cross-process flight as this process's leader: another process's value, or the lock. Async calls
+    /// pass `wait = false`: they never block their thread waiting, and compute if another process holds the lock.
+    fn cross<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, local: FlightGuard, wait: bool) -> Step<R> {
+        let Some(limit) = self.cross_wait else {
+            return Step::Run(RunGuard {
+                _local: Some(local),
+                _cross: None,
+            });
+        };
+        let limit = if wait { limit } else { Duration::ZERO };
+        match bucket.begin_cross_process_flight::<S::Stored>(key, limit) {
+            CrossFlight::Hit(hit) => {
+                debug!(target: "bucketcache", function = self.function, hash = %key, "computed by another process");
+                Step::Hit(Hit {
+                    value: S::restore(hit.value),
+                    written: hit.written,
+                    expires: hit.expires,
+                    source: hit.source,
+                })
+            }
+            CrossFlight::Compute(cross) => Step::Run(RunGuard {
+                _local: Some(local),
+                _cross: Some(cross),
+            }),
         }
     }
 
@@ -388,11 +438,11 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
     /// and key to join the flight of.
     fn precheck<R, S: Shape<R>>(&self, nocache: bool) -> Result<(&'b Bucket<B, K>, KeyHash), Step<R>> {
         let (Some(bucket), Some(key)) = (self.bucket, self.key) else {
-            return Err(Step::Run(None));
+            return Err(Step::Run(RunGuard::default()));
         };
         if nocache {
             debug!(target: "bucketcache", function = self.function, "nocache: running");
-            return Err(Step::Run(None));
+            return Err(Step::Run(RunGuard::default()));
         }
         match self.lookup::<R, S>(bucket, &key) {
             Some(hit) => Err(Step::Hit(hit)),
@@ -402,13 +452,13 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// Joins the key's flight: as its leader, a hit (another leader stored the value between our read and our
     /// joining) or the right to run; as a follower, the flight to wait for.
-    fn join<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash) -> Result<Step<R>, Arc<Flight>> {
+    fn join<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, wait: bool) -> Result<Step<R>, Arc<Flight>> {
         match flight::join(bucket as *const Bucket<B, K> as *const () as usize, *key) {
             Join::Leader(guard) => Ok(match self.lookup::<R, S>(bucket, key) {
                 Some(hit) => Step::Hit(hit),
                 None => {
                     debug!(target: "bucketcache", function = self.function, hash = %key, "cache miss: calling");
-                    Step::Run(Some(guard))
+                    self.cross::<R, S>(bucket, key, guard, wait)
                 }
             }),
             Join::Follower(flight) => Err(flight),
@@ -422,7 +472,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             Err(step) => return step,
         };
         loop {
-            match self.join::<R, S>(bucket, &key) {
+            match self.join::<R, S>(bucket, &key, true) {
                 Ok(step) => return step,
                 Err(flight) => {
                     flight.wait();
@@ -441,7 +491,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             Err(step) => return step,
         };
         loop {
-            match self.join::<R, S>(bucket, &key) {
+            match self.join::<R, S>(bucket, &key, false) {
                 Ok(step) => return step,
                 Err(flight) => {
                     flight.landed().await;

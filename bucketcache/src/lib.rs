@@ -243,6 +243,7 @@ pub use store::Durability;
 /// | `version = "..."` | replaces the body fingerprint in the key: edits of the body keep the entries until the version changes |
 /// | `cache_err` | also cache `Err` values of a `Result` return type (the whole `Result` is stored, so `E` must be serializable) |
 /// | `cache_none` | also cache `None` values of an `Option` return type |
+/// | `cross_process = "30s"` / `false` | how long a caller waits for another process running the body for the same key (default two minutes), or `false` for no cross-process waiting; see [Concurrency](#concurrency) |
 ///
 /// # The key
 ///
@@ -435,7 +436,14 @@ pub use store::Durability;
 /// runs it, the others wait and then read its stored value. Different keys never wait on each other. A sync
 /// caller blocks its thread while waiting; an `async fn` caller awaits without blocking its executor thread. If
 /// the first caller stores nothing (an `Err`, a `None`, a panic, a cancelled future), the next waiter runs the
-/// body. Across processes there is no waiting: each may run the body, and the last write wins (atomically).
+/// body.
+///
+/// Across processes too: the caller that runs the body holds the key's lock file (see [`lock`]), and callers in
+/// other processes wait for its entry, up to a wait limit ([`DEFAULT_FLIGHT_WAIT_LIMIT`], two minutes) after which
+/// they run the body anyway. A process that dies while running the body releases its lock at once, and a waiter
+/// runs it. `cross_process = "30s"` sets the wait limit; `cross_process = false` switches the cross-process
+/// waiting off (each process may then run the body, and the last write wins, atomically). An `async fn` never
+/// blocks its thread on another process: if another process holds the lock, it runs the body itself.
 ///
 /// # Failures
 ///

@@ -13,6 +13,8 @@
 //! bucketcache-worker flight DIR KEY LOG SLEEP_MS WAIT_MS
 //!                                             get_or_compute_cross_process(KEY): the body appends "start PID" to LOG,
 //!                                             sleeps SLEEP_MS, appends "end PID"; print "value V waited_ms W"
+//! bucketcache-worker attr-flight DIR LOG SLEEP_MS
+//!                                             as flight, through a #[bucket_cache] function (default single flight)
 //! bucketcache-worker probe DIR KEY            open, insert KEY, get KEY; print one "step: ok|err ..." line each
 //! bucketcache-worker fill DIR                 insert 4 KiB values until the disk is full, check what was stored,
 //!                                             free space, insert again; print a report (for a tiny tmpfs)
@@ -220,8 +222,40 @@ fn run(args: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "fill" => fill(&bucket),
+        "attr-flight" => {
+            let log = args.get(3).ok_or("missing LOG")?;
+            let sleep = num(args, 4)?;
+            let _ = ATTR_DIR.set(dir.into());
+            let started = Instant::now();
+            let value = cached_by_attribute(7, log, sleep);
+            println!("value {value} waited_ms {}", started.elapsed().as_millis());
+            Ok(0)
+        }
         other => Err(format!("unknown command {other:?}")),
     }
+}
+
+static ATTR_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+static ATTR_BUCKET: std::sync::LazyLock<Bucket> = std::sync::LazyLock::new(|| {
+    Bucket::new(ATTR_DIR.get().expect("the directory is set first")).expect("open the bucket")
+});
+
+/// A cached function: its body logs "start PID" / "end PID" to `log` around a sleep and returns the pid.
+#[bucketcache::bucket_cache(bucket = ATTR_BUCKET, ignore(log, sleep_ms))]
+fn cached_by_attribute(key: u64, log: &str, sleep_ms: u64) -> u64 {
+    let note = |what: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the log");
+        writeln!(f, "{what} {}", std::process::id()).expect("append to the log");
+    };
+    note("start");
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    note("end");
+    let _ = key;
+    u64::from(std::process::id())
 }
 
 fn step<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> Option<T> {
