@@ -40,7 +40,7 @@ fn main() -> bucketcache::Result<()> {
         for i in 0..100u32 {
             d.insert(&("square", i), &(u64::from(i) * u64::from(i)))?;
         }
-        Ok::<_, bucketcache::Error>(())
+        Ok(())
     })?;
     println!(
         "square of 12 from the bucket: {:?}",

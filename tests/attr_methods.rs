@@ -170,3 +170,29 @@ fn trait_methods() {
     assert_eq!(Square(4.0).area(), 16.0);
     assert_eq!(TRAIT_CALLS.load(Ordering::SeqCst), 2);
 }
+
+mod bucket_from_a_temporary {
+    use std::sync::{Arc, LazyLock};
+
+    use bucketcache::{bucket_cache, Bucket};
+
+    static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().expect("tempdir"));
+    static SHARED: LazyLock<Arc<Bucket>> = LazyLock::new(|| Arc::new(Bucket::new(DIR.path()).expect("bucket")));
+
+    fn shared() -> Arc<Bucket> {
+        Arc::clone(&SHARED)
+    }
+
+    /// `bucket = EXPR` may be a call returning a temporary `Arc<Bucket>`.
+    #[bucket_cache(bucket = shared())]
+    fn doubled(x: u32) -> u32 {
+        x * 2
+    }
+
+    #[test]
+    fn a_bucket_expression_may_be_a_temporary() {
+        assert_eq!(doubled(21), 42);
+        assert!(SHARED.prune_directory().is_ok());
+        assert_eq!(doubled(21), 42);
+    }
+}

@@ -146,3 +146,37 @@ fn a_panicking_leader_releases_the_waiters() {
     assert!(results.iter().flatten().all(|&v| v == 8));
     assert_eq!(PANICKY.load(Ordering::SeqCst), 2);
 }
+
+mod reentrant {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::LazyLock;
+
+    use bucketcache::{bucket_cache, Bucket};
+
+    static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().expect("tempdir"));
+    static BUCKET: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(DIR.path()).expect("bucket"));
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Retries by calling itself with the same key (the counter is ignored): must not wait for itself.
+    #[bucket_cache(bucket = BUCKET, ignore(attempt))]
+    fn fetch(x: u32, attempt: u32) -> u32 {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        if attempt < 2 {
+            return fetch(x, attempt + 1);
+        }
+        x * 10
+    }
+
+    #[test]
+    fn a_function_calling_itself_with_the_same_key_does_not_deadlock() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(fetch(4, 0)).expect("send"));
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("no deadlock");
+        assert_eq!(got, 40);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+        assert_eq!(fetch(4, 0), 40, "then a hit");
+        assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+    }
+}

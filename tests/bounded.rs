@@ -221,7 +221,7 @@ fn deferred_writes_obey_the_bound() {
         for i in 0..20u32 {
             d.insert(&i, &i)?;
         }
-        Ok::<_, bucketcache::Error>(())
+        Ok(())
     })
     .expect("sync");
     assert_eq!(disk_usage(dir.path()).1, 5);

@@ -69,7 +69,7 @@ fn deferred_write_syncs_on_ok_and_writes_nothing_on_err() {
 
     let n = deferred_write(&bucket, |d| {
         d.insert("x", &10u32)?;
-        Ok::<_, Error>(7)
+        Ok(7)
     })
     .expect("ok");
     assert_eq!(n, 7);
@@ -102,8 +102,43 @@ fn unload_key_on_a_deferred_view_writes_that_key() {
     let d = bucket.deferred();
     d.insert("a", &1u32).expect("insert");
     d.insert("b", &2u32).expect("insert");
-    d.unload_key("a").expect("unload");
+    d.unload_key("a");
     assert!(on_disk(&bucket, "a") && !on_disk(&bucket, "b"));
     assert_eq!(d.pending_len(), 1);
+    d.discard();
+}
+
+#[test]
+fn a_panic_inside_deferred_write_commits_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::new(dir.path()).expect("bucket");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deferred_write(&bucket, |d| {
+            d.insert("half", &1u32)?;
+            panic!("the work failed halfway");
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+    }));
+    assert!(outcome.is_err());
+    assert!(!on_disk(&bucket, "half"), "a panic is not a success: nothing is synced");
+    assert_eq!(bucket.get::<u32>("half").expect("get"), None);
+}
+
+#[test]
+fn a_pending_write_expires_on_its_own_stamp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = bucketcache::ManualClock::starting_now();
+    let bucket = Bucket::builder(dir.path())
+        .clock(clock.clone())
+        .seconds(10)
+        .build()
+        .expect("bucket");
+    let d = bucket.deferred();
+    d.insert("k", &1u32).expect("insert");
+    assert_eq!(d.get::<u32>("k").expect("get"), Some(1));
+    clock.advance(std::time::Duration::from_secs(10));
+    assert_eq!(d.get::<u32>("k").expect("get"), None);
+    assert!(!d.contains_key("k").expect("contains"));
     d.discard();
 }

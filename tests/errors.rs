@@ -111,3 +111,18 @@ fn a_value_that_fails_to_serialize_is_an_encode_error_and_keeps_the_old_entry() 
     bucket.unload_all();
     assert_eq!(bucket.get::<u8>("k").expect("get"), Some(7));
 }
+
+#[test]
+fn a_zero_lifetime_is_a_config_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for b in [
+        Bucket::builder(dir.path()).seconds(0),
+        Bucket::builder(dir.path()).lifetime(Duration::from_micros(10)),
+    ] {
+        let err = b.build().expect_err("zero lifetime");
+        assert!(
+            matches!(err, Error::Config { .. }) && err.to_string().contains("never expire"),
+            "{err}"
+        );
+    }
+}

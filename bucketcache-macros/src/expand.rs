@@ -10,7 +10,9 @@
 //         let __bucketcache_function = __private::function_path(type_name_of_val(&__bucketcache_marker));
 //         let __bucketcache_shape = { use __private::{ProbeAll as _, ProbeOk as _, ProbeSome as _};
 //                                     (&__private::Probe::<Vec<u8>>::new()).shape() };
-//         let __bucketcache_bucket = { static SITE: SiteBucket<BincodeBackend> = ..; SITE.default_dir() };
+//         let __bucketcache_bucket = { static __BUCKETCACHE_SITE: SiteBucket<BincodeBackend> = ..;
+//                                      __BUCKETCACHE_SITE.default_dir() };   // or, with `bucket = EXPR`:
+//         // let __bucketcache_bucket_owner = &(EXPR); let __bucketcache_bucket = user_bucket(__bucketcache_bucket_owner);
 //         let __bucketcache_call = __private::Call::new(__bucketcache_bucket, __bucketcache_function, LIFETIME,
 //             &__private::CallKey { function, code: "<blake3 of the signature>:body:<blake3 of BODY>",
 //                                   mode, types: &[],
@@ -61,7 +63,12 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     // The bucket.
     let bucket = if let Some(b) = &m.args.bucket {
         let e = &b.value;
-        quote_spanned!(e.span()=> #p::user_bucket(&(#e)))
+        // Bound by a `let` of its own first, so a temporary (`bucket = shared()` returning an `Arc<Bucket>`) lives
+        // to the end of the function body.
+        quote_spanned!(e.span()=>
+            let __bucketcache_bucket_owner = &(#e);
+            let __bucketcache_bucket = #p::user_bucket(__bucketcache_bucket_owner);
+        )
     } else {
         let backend = match m.args.backend.as_ref().map(|b| b.value.0) {
             None | Some(BackendKind::Bincode) => quote!(#p::BincodeBackend),
@@ -75,10 +82,12 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             }
             None => quote!(default_dir()),
         };
-        quote! {{
-            static __BUCKETCACHE_SITE: #p::SiteBucket<#backend> = #p::SiteBucket::new();
-            __BUCKETCACHE_SITE.#open
-        }}
+        quote! {
+            let __bucketcache_bucket = {
+                static __BUCKETCACHE_SITE: #p::SiteBucket<#backend> = #p::SiteBucket::new();
+                __BUCKETCACHE_SITE.#open
+            };
+        }
     };
 
     let cross_process = match checked.cross_process {
@@ -198,7 +207,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             fn __bucketcache_marker() {}
             let __bucketcache_function = #p::function_path(::core::any::type_name_of_val(&__bucketcache_marker));
             let __bucketcache_shape = #shape;
-            let __bucketcache_bucket = #bucket;
+            #bucket
             let __bucketcache_call = #p::Call::new(
                 __bucketcache_bucket,
                 __bucketcache_function,

@@ -453,7 +453,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
     /// Joins the key's flight: as its leader, a hit (another leader stored the value between our read and our
     /// joining) or the right to run; as a follower, the flight to wait for.
     fn join<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, wait: bool) -> Result<Step<R>, Arc<Flight>> {
-        match flight::join(bucket as *const Bucket<B, K> as *const () as usize, *key) {
+        match flight::join(bucket as *const Bucket<B, K> as *const () as usize, *key, wait) {
             Join::Leader(guard) => Ok(match self.lookup::<R, S>(bucket, key) {
                 Some(hit) => Step::Hit(hit),
                 None => {
@@ -462,6 +462,10 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
                 }
             }),
             Join::Follower(flight) => Err(flight),
+            Join::Reentrant => {
+                debug!(target: "bucketcache", function = self.function, hash = %key, "re-entrant call of a key being computed: running");
+                Ok(Step::Run(RunGuard::default()))
+            }
         }
     }
 
@@ -475,7 +479,11 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             match self.join::<R, S>(bucket, &key, true) {
                 Ok(step) => return step,
                 Err(flight) => {
-                    flight.wait();
+                    let limit = self.cross_wait.unwrap_or(crate::DEFAULT_FLIGHT_WAIT_LIMIT);
+                    if !flight.wait(limit) {
+                        warn!(target: "bucketcache", function = self.function, hash = %key, ?limit, "waited too long for another caller of this key: running");
+                        return Step::Run(RunGuard::default());
+                    }
                     if let Some(hit) = self.lookup::<R, S>(bucket, &key) {
                         return Step::Hit(hit);
                     }

@@ -279,9 +279,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         });
         match from_memory.transpose()? {
             Some(MemoryRead::Hit(hit)) => return Ok(Some(hit)),
+            // The memory copy expired; the file may have been rewritten by another writer: it decides.
             Some(MemoryRead::Expired) => {
-                self.expire(key);
-                return Ok(None);
+                self.memory.remove(key);
             }
             Some(MemoryRead::Unknown) | None => {}
         }
@@ -294,6 +294,8 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let path = self.entry_path(key);
+        // Noted before the read: if the key is written or removed meanwhile, what we read must not go to memory.
+        let stamp = self.memory.stamp(key);
         let Some(file) = store::read_file(&path)? else {
             return Ok(None);
         };
@@ -306,8 +308,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         }
         let value: V = self.decode(&file[payload_at..], key)?;
         debug!(target: "bucketcache", hash = %key, bytes = file.len(), "loaded entry from file");
-        self.memory.insert(
+        self.memory.insert_if_unchanged(
             *key,
+            stamp,
             Arc::new(MemEntry {
                 file: None,
                 payload_at,
@@ -351,7 +354,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         }
     }
 
-    fn decode<V: DeserializeOwned>(&self, payload: &[u8], key: &KeyHash) -> Result<V> {
+    pub(crate) fn decode<V: DeserializeOwned>(&self, payload: &[u8], key: &KeyHash) -> Result<V> {
         self.backend.decode::<V>(payload).map_err(|source| Error::Decode {
             backend: self.backend.id(),
             type_name: std::any::type_name::<V>(),
@@ -361,17 +364,26 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         })
     }
 
-    /// Drops an expired entry from memory and disk.
+    /// Removes the file of an entry found expired, unless it was rewritten since (by another process or another
+    /// `Bucket` on this directory): the header is read again just before the removal, so only a file that is
+    /// itself expired goes. The file goes before the memory entry, so no concurrent read can put it back.
     fn expire(&self, key: &KeyHash) {
-        self.memory.remove(key);
         let path = self.entry_path(key);
-        match store::remove_file(&path) {
-            Ok(_) => {
-                self.bound.forget(key); // size bound: no longer counted
-                debug!(target: "bucketcache", hash = %key, "entry expired; removed")
+        let now = self.now_ms();
+        let still_expired = match crate::scan::read_header_bytes(&path) {
+            Ok((prefix, _)) => entry::parse_header(&prefix).is_ok_and(|h| h.is_expired_at(now)),
+            Err(_) => false,
+        };
+        if still_expired {
+            match store::remove_file(&path) {
+                Ok(_) => {
+                    self.bound.forget(key); // size bound: no longer counted
+                    debug!(target: "bucketcache", hash = %key, "entry expired; removed")
+                }
+                Err(e) => warn!(target: "bucketcache", error = %e, "could not remove expired entry"),
             }
-            Err(e) => warn!(target: "bucketcache", error = %e, "could not remove expired entry"),
         }
+        self.memory.remove(key);
     }
 
     /// Whether a live (unexpired, intact) entry exists for `key`.
@@ -393,8 +405,8 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             if !entry.is_expired_at(now) {
                 return Ok(true);
             }
-            self.expire(key);
-            return Ok(false);
+            // Expired in memory: the file decides (another writer may have refreshed it).
+            self.memory.remove(key);
         }
         let path = self.entry_path(key);
         let Some(file) = store::read_file(&path)? else {
@@ -554,8 +566,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// # Errors
     /// [`Error::Io`] when the file cannot be removed.
     pub fn remove_hash(&self, key: &KeyHash) -> Result<bool> {
-        let in_memory = self.memory.remove(key);
+        // The file goes first: a read that began before it cannot then put the value back into memory.
         let on_disk = store::remove_file(&self.entry_path(key))?;
+        let in_memory = self.memory.remove(key);
         self.bound.forget(key); // size bound: no longer counted
         Ok(in_memory || on_disk)
     }

@@ -195,8 +195,8 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
     /// Opens the bucket, creating its directory (and parents) if missing, with mode 0700 on Unix.
     ///
     /// # Errors
-    /// [`Error::Config`] when both a lifetime and shortcuts were given, the backend id is invalid, or a bound is
-    /// zero;
+    /// [`Error::Config`] when both a lifetime and shortcuts were given, the lifetime is under a millisecond, the
+    /// backend id is invalid, or a bound is zero;
     /// [`Error::Io`] when the directory cannot be created (for example, a file is in the way).
     pub fn build(self) -> Result<Bucket<B, K>> {
         let lifetime =
@@ -209,6 +209,12 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
                 (None, Some(ms)) => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))),
                 (None, None) => None,
             };
+        if lifetime.is_some_and(|l| l.as_millis() == 0) {
+            return Err(Error::config(
+                "a lifetime under one millisecond would expire every entry as it is written; give a positive \
+                 lifetime, or none for entries that never expire",
+            ));
+        }
         let id = self.backend.id();
         if id.is_empty() || id.len() > MAX_BACKEND_ID_LEN || !id.is_ascii() {
             return Err(Error::config(format!(

@@ -9,7 +9,7 @@ use tracing::warn;
 
 use crate::backend::Backend;
 use crate::bucket::{Bucket, PendingMeta};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::key::{KeyHash, KeyMaker};
 use crate::memory::AnyValue;
 
@@ -58,6 +58,11 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
 }
 
 impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
+    /// Whether a pending write's own expiry (stamped at its `insert`) has passed.
+    fn expired(&self, meta: &PendingMeta) -> bool {
+        meta.expires_ms.is_some_and(|e| e <= self.bucket.now_ms())
+    }
+
     fn pending(&self) -> MutexGuard<'_, HashMap<KeyHash, Pending>> {
         // A panic while holding the lock leaves the map consistent (each operation is one insert/remove).
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
@@ -106,6 +111,7 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
         let hash = self.bucket.key_hash(key)?;
         let payload = match self.pending().get(&hash) {
             Some(Pending::Remove) => return Ok(None),
+            Some(Pending::Write { meta, .. }) if self.expired(meta) => return Ok(None),
             Some(Pending::Write { typed, file, meta }) => {
                 if let Some(v) = typed.as_ref().and_then(|t| t.downcast_ref::<V>()) {
                     return Ok(Some(v.clone()));
@@ -115,18 +121,7 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
             None => None,
         };
         match payload {
-            Some(payload) => self
-                .bucket
-                .backend
-                .decode::<V>(&payload)
-                .map(Some)
-                .map_err(|source| Error::Decode {
-                    backend: self.bucket.backend.id(),
-                    type_name: std::any::type_name::<V>(),
-                    path: self.bucket.entry_path(&hash),
-                    hint: "",
-                    source,
-                }),
+            Some(payload) => self.bucket.decode::<V>(&payload, &hash).map(Some),
             None => Ok(self.bucket.lookup::<V>(&hash)?.map(|h| h.value)),
         }
     }
@@ -139,7 +134,7 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
         let hash = self.bucket.key_hash(key)?;
         match self.pending().get(&hash) {
             Some(Pending::Remove) => return Ok(false),
-            Some(Pending::Write { .. }) => return Ok(true),
+            Some(Pending::Write { meta, .. }) => return Ok(!self.expired(meta)),
             None => {}
         }
         self.bucket.contains_hash(&hash)
@@ -159,18 +154,24 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
         Ok(had)
     }
 
-    /// Writes `key`'s pending change now (as the Python ancestor did), then drops it from the memory tier.
-    ///
-    /// # Errors
-    /// As [`Bucket::insert`] when the pending write fails (it stays pending).
-    pub fn unload_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<()> {
-        let hash = self.bucket.key_hash(key)?;
+    /// Writes `key`'s pending change now (as the Python ancestor did), then drops it from the memory tier. Like
+    /// [`Bucket::unload_key`] it returns nothing: a failed write is logged at `warn` and stays pending, so the next
+    /// [`sync`](Self::sync) reports it.
+    pub fn unload_key<Q: Serialize + ?Sized>(&self, key: &Q) {
+        let hash = match self.bucket.key_hash(key) {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(target: "bucketcache", error = %e, "unload_key: key cannot be hashed");
+                return;
+            }
+        };
         let change = self.pending().remove(&hash);
         if let Some(change) = change {
-            self.apply(hash, change)?;
+            if let Err(e) = self.apply(hash, change) {
+                warn!(target: "bucketcache", hash = %hash, error = %e, "unload_key: the pending write failed; it stays pending");
+            }
         }
         self.bucket.unload_hash(&hash);
-        Ok(())
     }
 
     fn apply(&self, hash: KeyHash, change: Pending) -> Result<()> {
@@ -213,14 +214,20 @@ impl<B: Backend, K: KeyMaker> Drop for DeferredWriteBucket<'_, B, K> {
         if self.pending().is_empty() {
             return;
         }
+        if std::thread::panicking() {
+            // Dropped by a panic: the work that made these changes did not finish, so they are not committed.
+            warn!(target: "bucketcache", pending = self.pending().len(), "DeferredWriteBucket dropped during a panic: pending changes discarded");
+            self.discard();
+            return;
+        }
         if let Err(e) = self.sync() {
             warn!(target: "bucketcache", error = %e, "deferred writes failed when the DeferredWriteBucket was dropped");
         }
     }
 }
 
-/// Runs `f` with a deferred view of `bucket`, then syncs if it returned `Ok`. On `Err` nothing is written and the
-/// bucket (files and memory tier) is unchanged.
+/// Runs `f` with a deferred view of `bucket`, then syncs if it returned `Ok`. On `Err` (or a panic) nothing is
+/// written and the bucket (files and memory tier) is unchanged.
 ///
 /// ```
 /// # fn main() -> bucketcache::Result<()> {
@@ -230,20 +237,19 @@ impl<B: Backend, K: KeyMaker> Drop for DeferredWriteBucket<'_, B, K> {
 ///     for i in 0..10u32 {
 ///         d.insert(&i, &(i * i))?;
 ///     }
-///     Ok::<_, bucketcache::Error>(())
+///     Ok(())
 /// })?;
 /// assert_eq!(bucket.get::<u32>(&3u32)?, Some(9));
 /// # Ok(()) }
 /// ```
 ///
 /// # Errors
-/// `f`'s error, or the first sync error converted into `E`.
-pub fn deferred_write<B, K, T, E, F>(bucket: &Bucket<B, K>, f: F) -> Result<T, E>
+/// `f`'s error, or the first error of the sync (then nothing more is retried).
+pub fn deferred_write<B, K, T, F>(bucket: &Bucket<B, K>, f: F) -> Result<T>
 where
     B: Backend,
     K: KeyMaker,
-    E: From<Error>,
-    F: FnOnce(&DeferredWriteBucket<'_, B, K>) -> Result<T, E>,
+    F: FnOnce(&DeferredWriteBucket<'_, B, K>) -> Result<T>,
 {
     let deferred = bucket.deferred();
     match f(&deferred) {
@@ -252,7 +258,7 @@ where
             Err(e) => {
                 // What failed stays failed; the drop must not retry it behind the caller's back.
                 deferred.discard();
-                Err(e.into())
+                Err(e)
             }
         },
         Err(e) => {

@@ -26,10 +26,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// One key being computed.
-#[derive(Default)]
 pub struct Flight {
     state: Mutex<FlightState>,
     landed: Condvar,
+    /// The leader's thread: a call from that thread for the same key is re-entrant (the function calling itself,
+    /// e.g. a retry with an ignored counter) and must not wait for itself.
+    leader: std::thread::ThreadId,
 }
 
 #[derive(Default)]
@@ -44,15 +46,25 @@ pub enum Join {
     Leader(FlightGuard),
     /// Someone is: wait for it, then read the bucket again.
     Follower(Arc<Flight>),
+    /// This thread is: the function called itself with the same key. The caller runs without waiting.
+    Reentrant,
 }
 
-/// Joins the flight for `key` in the bucket at address `bucket`.
-pub fn join(bucket: usize, key: KeyHash) -> Join {
+/// Joins the flight for `key` in the bucket at address `bucket`. `sync` callers from the leader's own thread are
+/// re-entrant; async callers are not judged by thread (many tasks share one thread, and they can wait).
+pub fn join(bucket: usize, key: KeyHash, sync: bool) -> Join {
     let mut map = lock(&FLIGHTS);
     match map.entry((bucket, key)) {
+        std::collections::hash_map::Entry::Occupied(e) if sync && e.get().leader == std::thread::current().id() => {
+            Join::Reentrant
+        }
         std::collections::hash_map::Entry::Occupied(e) => Join::Follower(Arc::clone(e.get())),
         std::collections::hash_map::Entry::Vacant(v) => {
-            let flight = Arc::new(Flight::default());
+            let flight = Arc::new(Flight {
+                state: Mutex::default(),
+                landed: Condvar::new(),
+                leader: std::thread::current().id(),
+            });
             v.insert(Arc::clone(&flight));
             Join::Leader(FlightGuard {
                 key: (bucket, key),
@@ -90,12 +102,25 @@ impl Drop for FlightGuard {
 }
 
 impl Flight {
-    /// Blocks until the leader's guard is dropped.
-    pub fn wait(&self) {
+    /// Blocks until the leader's guard is dropped, or `limit` has passed; `true` when it landed.
+    pub fn wait(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now().checked_add(limit);
         let mut st = lock(&self.state);
         while !st.landed {
-            st = self.landed.wait(st).unwrap_or_else(PoisonError::into_inner);
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(std::time::Instant::now()),
+                None => std::time::Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return false;
+            }
+            st = self
+                .landed
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
+        true
     }
 
     /// Waits, without blocking the thread, until the leader's guard is dropped.
@@ -130,21 +155,41 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
+    fn the_leaders_own_thread_is_reentrant_and_a_wait_has_a_limit() {
+        let key = KeyHash([9; 32]);
+        let Join::Leader(guard) = join(2, key, true) else {
+            panic!("first caller leads")
+        };
+        assert!(
+            matches!(join(2, key, true), Join::Reentrant),
+            "the same thread never waits for itself"
+        );
+        let waited = std::thread::spawn(move || match join(2, key, true) {
+            Join::Follower(f) => f.wait(std::time::Duration::from_millis(50)),
+            _ => panic!("another thread follows"),
+        })
+        .join()
+        .expect("thread");
+        assert!(!waited, "the wait gives up at its limit while the leader still runs");
+        drop(guard);
+    }
+
+    #[test]
     fn followers_wait_for_the_leader() {
         let key = KeyHash([7; 32]);
-        let Join::Leader(guard) = join(1, key) else {
+        let Join::Leader(guard) = join(1, key, true) else {
             panic!("first caller leads")
         };
         let released = Arc::new(AtomicUsize::new(0));
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let released = Arc::clone(&released);
-                std::thread::spawn(move || match join(1, key) {
+                std::thread::spawn(move || match join(1, key, true) {
                     Join::Follower(f) => {
-                        f.wait();
+                        assert!(f.wait(std::time::Duration::from_secs(60)));
                         released.fetch_add(1, Ordering::SeqCst);
                     }
-                    Join::Leader(_) => panic!("second leader while the first runs"),
+                    Join::Leader(_) | Join::Reentrant => panic!("another thread must follow"),
                 })
             })
             .collect();
@@ -156,15 +201,15 @@ mod tests {
         }
         assert_eq!(released.load(Ordering::SeqCst), 4);
         assert!(
-            matches!(join(1, key), Join::Leader(_)),
+            matches!(join(1, key, true), Join::Leader(_)),
             "the flight is gone once landed"
         );
     }
 
     #[test]
     fn different_keys_do_not_wait() {
-        let _a = join(2, KeyHash([1; 32]));
-        assert!(matches!(join(2, KeyHash([2; 32])), Join::Leader(_)));
-        assert!(matches!(join(3, KeyHash([1; 32])), Join::Leader(_)));
+        let _a = join(2, KeyHash([1; 32]), true);
+        assert!(matches!(join(2, KeyHash([2; 32]), true), Join::Leader(_)));
+        assert!(matches!(join(3, KeyHash([1; 32]), true), Join::Leader(_)));
     }
 }

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use chrono::{DateTime, Utc};
 use quick_cache::sync::Cache;
@@ -106,11 +106,23 @@ pub(crate) struct MemoryTier {
     /// Tells this tier's L0 entries from other tiers' (each bucket has its own tier).
     id: u64,
     generation: AtomicU64,
+    /// Per-stripe change counters, changed under their lock together with the table. A read from disk notes its
+    /// key's counter before reading the file and fills the table only if no write or removal of a key of that
+    /// stripe happened meanwhile, so a slow read can never put back a value that was just replaced or removed.
+    stripes: Box<[Mutex<u64>]>,
+}
+
+const STRIPES: usize = 64;
+
+fn lock_stripe(m: &Mutex<u64>) -> MutexGuard<'_, u64> {
+    // The guarded counter is a plain number: a panic elsewhere cannot leave it inconsistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 const L0_SLOTS: usize = 64;
-/// Entries larger than this are not kept in the L0, so the per-thread copies stay small.
-const L0_MAX_FILE: u64 = 64 * 1024;
+/// Entries larger than this are not kept in the L0, so what the L0s hold beyond the tier's bound stays small: at
+/// most `L0_SLOTS` entries of up to 16 KiB per thread (1 MiB), released as their slots are reused.
+const L0_MAX_FILE: u64 = 16 * 1024;
 
 struct L0Entry {
     tier: u64,
@@ -141,6 +153,28 @@ impl MemoryTier {
             max_bytes,
             id: NEXT_TIER_ID.fetch_add(1, Ordering::Relaxed),
             generation: AtomicU64::new(0),
+            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+        }
+    }
+
+    fn stripe(&self, key: &KeyHash) -> &Mutex<u64> {
+        &self.stripes[usize::from(key.0[1]) % STRIPES]
+    }
+
+    /// The change counter of `key`'s stripe: take it before reading `key`'s file, give it to
+    /// [`MemoryTier::insert_if_unchanged`].
+    pub fn stamp(&self, key: &KeyHash) -> u64 {
+        *lock_stripe(self.stripe(key))
+    }
+
+    /// Inserts an entry read from disk, unless a write or removal in its stripe happened since `stamp`.
+    pub fn insert_if_unchanged(&self, key: KeyHash, stamp: u64, entry: Arc<MemEntry>) {
+        if let Some(c) = &self.cache {
+            let guard = lock_stripe(self.stripe(&key));
+            if *guard == stamp {
+                c.insert(key, entry);
+                self.changed();
+            }
         }
     }
 
@@ -153,22 +187,25 @@ impl MemoryTier {
         let generation = self.generation.load(Ordering::Acquire);
         let slot = l0_slot(key);
         let mut f = Some(f);
-        let from_l0 = L0.with(|l0| {
-            let l0 = l0.try_borrow().ok()?;
-            match l0.get(slot) {
-                Some(Some(e)) if e.tier == self.id && e.generation == generation && e.key == *key => {
-                    f.take().map(|f| f(&e.entry))
+        let from_l0 = L0
+            .try_with(|l0| {
+                let l0 = l0.try_borrow().ok()?;
+                match l0.get(slot) {
+                    Some(Some(e)) if e.tier == self.id && e.generation == generation && e.key == *key => {
+                        f.take().map(|f| f(&e.entry))
+                    }
+                    _ => None,
                 }
-                _ => None,
-            }
-        });
+            })
+            .ok()
+            .flatten();
         if from_l0.is_some() {
             return from_l0;
         }
         let entry = cache.get(key)?;
         let r = f.take().map(|f| f(&entry));
         if entry.file_len <= L0_MAX_FILE {
-            L0.with(|l0| {
+            let _ = L0.try_with(|l0| {
                 if let Ok(mut l0) = l0.try_borrow_mut() {
                     if l0.is_empty() {
                         l0.resize_with(L0_SLOTS, || None);
@@ -198,14 +235,19 @@ impl MemoryTier {
         self.cache.as_ref()?.get(key)
     }
 
+    /// Inserts the entry of a write (always: it is the newest value).
     pub fn insert(&self, key: KeyHash, entry: Arc<MemEntry>) {
+        let mut guard = lock_stripe(self.stripe(&key));
+        *guard += 1;
         if let Some(c) = &self.cache {
             c.insert(key, entry);
-            self.changed();
         }
+        self.changed();
     }
 
     pub fn remove(&self, key: &KeyHash) -> bool {
+        let mut guard = lock_stripe(self.stripe(key));
+        *guard += 1;
         let removed = self.cache.as_ref().and_then(|c| c.remove(key)).is_some();
         // Bumped even when the table had no entry: an L0 may still hold one the table evicted.
         self.changed();
@@ -223,6 +265,10 @@ impl MemoryTier {
     }
 
     pub fn clear(&self) {
+        let mut guards: Vec<_> = self.stripes.iter().map(lock_stripe).collect();
+        for g in &mut guards {
+            **g += 1;
+        }
         if let Some(c) = &self.cache {
             c.clear();
         }

@@ -5,7 +5,9 @@
 //! the rest of a memory-tier hit, so they are hashed once into a 32-byte site digest, and the key holds the digest.
 //! The digest is a pure function of the strings' contents (blake3), so keys are the same in every process; the
 //! per-thread cache in front of it is keyed by the strings' addresses, which is sound because every part is a
-//! `&'static str`: a given address always holds the same bytes.
+//! `&'static str`: a given address always holds the same bytes for the life of the process. (Unloading a dynamic
+//! library that holds cached functions, then loading another at the same address, would break that assumption;
+//! Rust statics do not support unloading in general.)
 
 use std::cell::RefCell;
 
@@ -41,18 +43,21 @@ pub fn site_digest(function: &'static str, code: &'static str, mode: &'static st
     for (slot, t) in id[3..].iter_mut().zip(types) {
         *slot = id_of(t);
     }
-    // The function path's address picks the slot: it differs between functions and between the instances of a
-    // generic function (their paths name their type arguments).
+    // The function path's address picks the slot (the instances of a generic function share a path, and so a
+    // slot, telling each other apart by their type names: a matter of speed, not of correctness).
     let slot = (function.as_ptr() as usize >> 3).wrapping_add(types.len()) % SLOTS;
-    let cached = SITES.with(|s| match s.try_borrow().ok()?.get(slot) {
-        Some(Some((sid, digest))) if *sid == id => Some(*digest),
-        _ => None,
-    });
+    let cached = SITES
+        .try_with(|s| match s.try_borrow().ok()?.get(slot) {
+            Some(Some((sid, digest))) if *sid == id => Some(*digest),
+            _ => None,
+        })
+        .ok()
+        .flatten();
     if let Some(d) = cached {
         return d;
     }
     let digest = compute(function, code, mode, types);
-    SITES.with(|s| {
+    let _ = SITES.try_with(|s| {
         if let Ok(mut s) = s.try_borrow_mut() {
             if s.is_empty() {
                 s.resize(SLOTS, None);

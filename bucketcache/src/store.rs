@@ -150,7 +150,15 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<(File, u64)> {
     if !fs::metadata(path)?.is_file() {
         return Err(not_regular());
     }
-    let file = File::open(path)?;
+    // Non-blocking, in case a FIFO replaced the file between the check and the open; `fstat` then rejects it.
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(not_regular());

@@ -47,26 +47,28 @@ pub(crate) fn hash_memoized(bytes: &[u8], hash: impl FnOnce(&[u8]) -> [u8; 32]) 
         return hash(bytes);
     }
     let slot = slot_of(bytes);
-    let found = MEMO.with(|m| {
-        let m = m.borrow();
-        match m.get(slot) {
+    // `try_with`/`try_borrow`: during thread teardown, or re-entered, the memo is skipped, never a panic.
+    let found = MEMO
+        .try_with(|m| match m.try_borrow().ok()?.get(slot) {
             Some(Some(s)) if *s.bytes == *bytes => Some(s.hash),
             _ => None,
-        }
-    });
+        })
+        .ok()
+        .flatten();
     if let Some(h) = found {
         return h;
     }
     let h = hash(bytes);
-    MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.is_empty() {
-            m.resize_with(SLOTS, || None);
+    let _ = MEMO.try_with(|m| {
+        if let Ok(mut m) = m.try_borrow_mut() {
+            if m.is_empty() {
+                m.resize_with(SLOTS, || None);
+            }
+            m[slot] = Some(Slot {
+                bytes: bytes.into(),
+                hash: h,
+            });
         }
-        m[slot] = Some(Slot {
-            bytes: bytes.into(),
-            hash: h,
-        });
     });
     h
 }

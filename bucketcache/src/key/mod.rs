@@ -123,11 +123,22 @@ thread_local! {
 const SCRATCH_KEEP: usize = 64 * 1024;
 
 fn with_scratch<R>(f: impl FnOnce(Vec<u8>) -> (Vec<u8>, R)) -> R {
-    let buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    // `try_with`/`try_borrow_mut`: during thread teardown, or re-entered, a fresh buffer is used, never a panic.
+    let buf = SCRATCH
+        .try_with(|s| {
+            s.try_borrow_mut()
+                .map(|mut b| std::mem::take(&mut *b))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
     let (mut buf, r) = f(buf);
     if buf.capacity() <= SCRATCH_KEEP {
         buf.clear();
-        SCRATCH.with(|s| *s.borrow_mut() = buf);
+        let _ = SCRATCH.try_with(|s| {
+            if let Ok(mut b) = s.try_borrow_mut() {
+                *b = buf;
+            }
+        });
     }
     r
 }
