@@ -49,7 +49,7 @@ pub fn function_path(marker: &'static str) -> &'static str {
 // ---- the key ----
 
 /// What an attribute key is made of. The constant parts (function path, code version, return shape, type names)
-/// go into the key as one call-site digest ([`crate::site`]), computed once per site and thread; the argument
+/// go into the key as one call-site digest (`site.rs`), computed once per site and thread; the argument
 /// values follow. The parts are logged at `debug` ("call site") when the digest is computed.
 pub struct CallKey<'a, A> {
     /// The function's path ([`function_path`]).

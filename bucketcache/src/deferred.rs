@@ -81,7 +81,7 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
     /// Holds `value` for `key` until `sync`. The value is encoded now, so encoding errors surface here.
     ///
     /// # Errors
-    /// [`Error::Key`] or [`Error::Encode`].
+    /// [`Error::Key`](crate::Error::Key) or [`Error::Encode`](crate::Error::Encode).
     pub fn insert<Q, V>(&self, key: &Q, value: &V) -> Result<()>
     where
         Q: Serialize + ?Sized,
@@ -191,7 +191,7 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
     /// Writes every pending change. All are attempted; failed ones stay pending and the first error is returned.
     ///
     /// # Errors
-    /// The first [`Error`] a write or removal returned.
+    /// The first [`Error`](crate::Error) a write or removal returned.
     pub fn sync(&self) -> Result<()> {
         let changes: Vec<(KeyHash, Pending)> = self.pending().drain().collect();
         let mut first_error = None;

@@ -102,7 +102,12 @@
 //! - **Corrupt files** (truncated, bit-flipped, empty, garbage, another backend, another format version): a miss
 //!   (`Ok(None)`), logged at `warn`; the next write replaces the file. Never a panic, never a wrong value.
 //! - **Type change**: a stored value that does not decode as the requested type is [`Error::Decode`]; the
-//!   attribute treats it as a miss and overwrites the entry.
+//!   attribute treats it as a miss and overwrites the entry. Limit: bincode is not self-describing, so a value read
+//!   as another type of the same layout (`u32` as `i32`, a `String` as `Vec<u8>`, a struct whose fields were
+//!   reordered or retyped under the same name) can decode without error into the wrong type. The attribute's key
+//!   holds the return type's tokens and the body's fingerprint, so this needs a change to a *type's definition*
+//!   (or to a function the body calls) with the cached function untouched: bump `version = "..."` then, or use a
+//!   self-describing backend (JSON, MessagePack), which reports such a change as [`Error::Decode`].
 //! - **Disk full, unwritable directory**: `insert` returns [`Error::Io`] and the previous entry, if any, is
 //!   intact (the temporary file is removed). The attribute logs it and returns the computed value.
 //! - **Hostile files**: see [Security](#security).
@@ -144,9 +149,15 @@
 //!
 //! # Memory tier
 //!
-//! A bounded concurrent cache ([`BucketBuilder::memory_max_bytes`], 64 MiB by default) of the values read or
-//! written in this process. A hit from it touches no file. It is per process: a write by another process is seen
-//! once the key is not in this process's memory tier (after [`Bucket::unload_key`], eviction or a restart).
+//! A bounded concurrent cache ([`BucketBuilder::memory_max_bytes`], 64 MiB by default) of the values this `Bucket`
+//! read or wrote. A hit from it touches no file. It belongs to the `Bucket` value: a write through another
+//! process, or through another `Bucket` on the same directory, is seen once the key is not in this bucket's
+//! memory tier (after [`Bucket::unload_key`], eviction or a restart); share one `Bucket` (a `static`, an `Arc`)
+//! to share its memory. Writes and removals through this `Bucket` are seen at once by all its threads.
+//!
+//! Each thread also keeps its few most recent hits (at most 64 entries of up to 16 KiB, outside the bound) so a
+//! repeated hit takes no lock; they are used only while no write or removal happened in the tier since they were
+//! read.
 //!
 //! # Logging
 //!
