@@ -71,6 +71,7 @@ static DISK: LazyLock<Bucket> = LazyLock::new(|| {
         .expect("bucket")
 });
 static STORE: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(bench_dir("ours-store")).expect("bucket"));
+static STORE_NOLOCK: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(bench_dir("ours-store-nolock")).expect("bucket"));
 static STORE_FSYNC: LazyLock<Bucket> = LazyLock::new(|| {
     Bucket::builder(bench_dir("ours-store-fsync"))
         .durability(Durability::Fsync)
@@ -90,6 +91,11 @@ fn ours_disk(a: u64, b: String) -> Vec<u64> {
 
 #[bucket_cache(bucket = STORE)]
 fn ours_store(a: u64, b: String) -> Vec<u64> {
+    compute(a, &b)
+}
+
+#[bucket_cache(bucket = STORE_NOLOCK, cross_process = false)]
+fn ours_store_nolock(a: u64, b: String) -> Vec<u64> {
     compute(a, &b)
 }
 
@@ -218,6 +224,7 @@ fn main() {
         "ours-disk",
         "ours-store",
         "ours-store-fsync",
+        "ours-store-nolock",
         "cached-nondurable",
         "cached-durable",
     ] {
@@ -276,6 +283,20 @@ fn main() {
         theirs: t,
         target: "<= 1x",
         limit: 1.0,
+    });
+
+    let (o, t) = duel(
+        11,
+        300,
+        |i| drop(black_box(ours_store_nolock(3_000_000 + i, b()))),
+        |i| drop(black_box(cached_disk(3_000_000 + i, b()))),
+    );
+    rows.push(Row {
+        measure: "miss + store, no fsync, cross_process = false",
+        ours: o,
+        theirs: t,
+        target: "(report)",
+        limit: f64::INFINITY,
     });
 
     let (o, t) = duel(

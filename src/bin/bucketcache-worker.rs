@@ -3,7 +3,8 @@
 //! ```text
 //! bucketcache-worker write DIR FROM TO        insert keys FROM..TO with value Checked::new(key, 64 + key % 512)
 //! bucketcache-worker read DIR FROM TO         read keys FROM..TO, print "hits N misses M bad B"
-//! bucketcache-worker hammer DIR KEYS MILLIS   mixed 90% get / 10% insert on KEYS keys; print "ops N errors E bad B"
+//! bucketcache-worker hammer DIR KEYS MILLIS [memory]  mixed 90% get / 10% insert on KEYS keys; print "ops N errors E bad B"
+//!                                             (reads from the files unless `memory`: then the memory tier may serve them)
 //! bucketcache-worker torn-write DIR MILLIS    rewrite key "torn" with Checked::new(len, len), len from 1 B to 1 MiB,
 //!                                             for MILLIS after the first write (then "ready"); print "writes N"
 //! bucketcache-worker torn-read DIR MILLIS     read key "torn" from its file (memory tier unloaded) until MILLIS pass;
@@ -109,7 +110,10 @@ fn run(args: &[String]) -> Result<i32, String> {
             // Expected values computed once, so the loop measures the cache, not the fixture.
             let expected: Vec<Checked> = (0..keys).map(value_for).collect();
             let until = Instant::now() + Duration::from_millis(num(args, 4)?);
+            // `memory` (optional 5th argument): reads may be served by this process's memory tier.
+            let from_files = args.get(5).map(String::as_str) != Some("memory");
             let (mut ops, mut errors, mut bad) = (0u64, 0u64, 0u64);
+            let (mut inserts, mut insert_time) = (0u64, Duration::ZERO);
             let mut x: u64 = u64::from(std::process::id()) | 1;
             while Instant::now() < until {
                 x ^= x << 13;
@@ -118,12 +122,17 @@ fn run(args: &[String]) -> Result<i32, String> {
                 let k = x % keys;
                 let want = &expected[k as usize];
                 if x.is_multiple_of(10) {
+                    let started = Instant::now();
                     if bucket.insert(&k, want).is_err() {
                         errors += 1;
                     }
+                    insert_time += started.elapsed();
+                    inserts += 1;
                 } else {
                     // Read from the file each time: the memory tier would hide other processes' writes.
-                    bucket.unload_key(&k);
+                    if from_files {
+                        bucket.unload_key(&k);
+                    }
                     match bucket.get::<Checked>(&k) {
                         Ok(Some(v)) if v == *want => {}
                         Ok(None) => {}
@@ -134,6 +143,11 @@ fn run(args: &[String]) -> Result<i32, String> {
                 ops += 1;
             }
             println!("ops {ops} errors {errors} bad {bad}");
+            eprintln!(
+                "inserts {inserts} taking {:.0} ms of the run ({:.1} µs each)",
+                insert_time.as_secs_f64() * 1e3,
+                insert_time.as_secs_f64() * 1e6 / inserts.max(1) as f64
+            );
             Ok(if bad == 0 && errors == 0 { 0 } else { 1 })
         }
         "torn-write" => {
