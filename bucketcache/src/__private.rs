@@ -401,12 +401,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         match bucket.begin_cross_process_flight::<S::Stored>(key, limit) {
             CrossFlight::Hit(hit) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, "computed by another process");
-                Step::Hit(Hit {
-                    value: S::restore(hit.value),
-                    written: hit.written,
-                    expires: hit.expires,
-                    source: hit.source,
-                })
+                Step::Hit(hit.map(S::restore))
             }
             CrossFlight::Compute(cross) => Step::Run(RunGuard {
                 _local: Some(local),
@@ -419,12 +414,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         match bucket.lookup::<S::Stored>(key) {
             Ok(Some(hit)) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, source = ?hit.source, "cache hit");
-                Some(Hit {
-                    value: S::restore(hit.value),
-                    written: hit.written,
-                    expires: hit.expires,
-                    source: hit.source,
-                })
+                Some(hit.map(S::restore))
             }
             Ok(None) => None,
             Err(e) => {

@@ -65,6 +65,18 @@ pub struct Hit<V> {
     pub source: HitSource,
 }
 
+impl<V> Hit<V> {
+    /// The same hit with its value transformed (the dates and source stay).
+    pub fn map<W>(self, f: impl FnOnce(V) -> W) -> Hit<W> {
+        Hit {
+            value: f(self.value),
+            written: self.written,
+            expires: self.expires,
+            source: self.source,
+        }
+    }
+}
+
 /// What a write stored.
 #[derive(Debug, Clone, Copy)]
 pub struct Stored {

@@ -167,10 +167,7 @@ impl<S: Sink> Encoder<S> {
 
     #[cold]
     fn write_pending_run(&mut self) {
-        self.sink.put(&[tag::U8_RUN]);
-        self.sink.put(&(self.run.len() as u16).to_le_bytes());
-        self.sink.put(&self.run);
-        self.run.clear();
+        write_run(&mut self.sink, &mut self.run);
     }
 
     #[inline(always)]
@@ -204,9 +201,14 @@ impl<S: Sink> Encoder<S> {
     }
 }
 
+/// An encoder into the hasher of one map entry.
+fn entry_encoder() -> Encoder<HashSink> {
+    Encoder::new(HashSink::new(blake3::Hasher::new_keyed(super::map_entry_key())))
+}
+
 /// Hashes one map entry (key then value) into its own digest, with the same encoding rules.
 fn entry_digest<K: Serialize + ?Sized, V: Serialize + ?Sized>(key: &K, value: &V) -> Result<[u8; 32], KeyEncodeError> {
-    let mut enc = Encoder::new(HashSink::new(blake3::Hasher::new_keyed(super::map_entry_key())));
+    let mut enc = entry_encoder();
     key.serialize(&mut enc)?;
     value.serialize(&mut enc)?;
     Ok(enc.into_sink().finalize())
@@ -716,7 +718,7 @@ impl<S: Sink> ser::SerializeMap for MapEncoder<'_, S> {
             .pending_key
             .take()
             .ok_or_else(|| KeyEncodeError("serialize_value called before serialize_key".into()))?;
-        let mut enc = Encoder::new(HashSink::new(blake3::Hasher::new_keyed(super::map_entry_key())));
+        let mut enc = entry_encoder();
         enc.sink.put(&key);
         value.serialize(&mut enc)?;
         self.digests.push(enc.into_sink().finalize());
