@@ -76,7 +76,7 @@ fn four_processes_on_one_cold_key_compute_it_once() {
     );
     assert!(
         !bucket_dir.join("locks-v1").exists() || walk_count(&bucket_dir.join("locks-v1")) == 0,
-        "the leader removes its lock file"
+        "no per-key lock file is left behind"
     );
 }
 

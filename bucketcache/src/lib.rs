@@ -76,7 +76,8 @@
 //!
 //! ```text
 //! <bucket dir>/entries-v1/<first 2 hex digits>/<64 hex digits of the key hash>
-//! <bucket dir>/locks-v1/<first 2 hex digits>/<64 hex digits>.lock      (only while a single flight computes)
+//! <bucket dir>/locks-v1/ranges.lock                                     (Linux: one byte-range lock per key)
+//! <bucket dir>/locks-v1/<first 2 hex digits>/<64 hex digits>.lock      (elsewhere: only while a flight computes)
 //! ```
 //!
 //! The `entries-v1` directory names the entry format version, so a future format never misreads an old file.
@@ -118,8 +119,9 @@
 //! # Cross-process single flight
 //!
 //! [`Bucket::begin_cross_process_flight`] and [`Bucket::get_or_compute_cross_process`] make callers in several processes (or
-//! threads) that miss the same key compute it once: one takes the key's advisory lock file
-//! (`<bucket dir>/locks-v1/<2 hex>/<64 hex>.lock`), computes and stores; the others wait for its entry, at most a
+//! threads) that miss the same key compute it once: one takes the key's advisory lock (on Linux a byte of
+//! `<bucket dir>/locks-v1/ranges.lock`, elsewhere the file `<bucket dir>/locks-v1/<2 hex>/<64 hex>.lock`), computes
+//! and stores; the others wait for its entry, at most a
 //! wait limit ([`DEFAULT_FLIGHT_WAIT_LIMIT`]) after which they compute anyway. A computer that crashes loses its
 //! lock with its process, so a waiter takes over at once. See [`lock`].
 //!

@@ -3,6 +3,12 @@
 //!
 //! # Protocol
 //!
+//! On Linux, each key's lock is one byte of the bucket's shared `<bucket dir>/locks-v1/ranges.lock` (mode 0600),
+//! at an offset taken from the key's hash, held with an open-file-description lock (`F_OFD_SETLK`, polled): no
+//! file is created or removed per key, the lock dies with its holder's file or process, and a holder that locks,
+//! looks the key up again and misses computes (steps 1, 2, 4 and 5 below, without the files). Elsewhere, or where
+//! the kernel or file system refuses byte-range locks, each key has its own lock file:
+//!
 //! Each key has an advisory lock file, `<bucket dir>/locks-v1/<2 hex>/<64 hex>.lock` (mode 0600 on Unix, in
 //! directories of mode 0700), locked with [`File::try_lock`] (`flock` on Unix, `LockFileEx` on Windows):
 //!
@@ -96,9 +102,19 @@ pub enum FlightRole {
 /// waiters; if no entry was stored, one of them computes next.
 #[derive(Debug)]
 pub struct CrossFlightGuard {
-    lock: Option<(File, PathBuf)>,
+    lock: Option<Held>,
     role: FlightRole,
     waited: Duration,
+}
+
+/// A lock a leader holds.
+#[derive(Debug)]
+enum Held {
+    /// The key's own lock file, removed before it is unlocked.
+    File(File, PathBuf),
+    /// The key's byte in the bucket's shared lock file (Linux): closing the file releases it.
+    #[cfg(target_os = "linux")]
+    Range(File),
 }
 
 impl CrossFlightGuard {
@@ -120,15 +136,20 @@ impl CrossFlightGuard {
 
 impl Drop for CrossFlightGuard {
     fn drop(&mut self) {
-        if let Some((file, path)) = self.lock.take() {
-            // Remove the path while still holding the lock: a waiter that then locks this (removed) file sees that
-            // it is no longer the lock file and starts over, so two leaders never overlap.
-            if let Err(e) = fs::remove_file(&path) {
-                if e.kind() != io::ErrorKind::NotFound {
-                    debug!(target: "bucketcache", path = %path.display(), error = %e, "could not remove lock file");
+        match self.lock.take() {
+            Some(Held::File(file, path)) => {
+                // Remove the path while still holding the lock: a waiter that then locks this (removed) file sees
+                // that it is no longer the lock file and starts over, so two leaders never overlap.
+                if let Err(e) = fs::remove_file(&path) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        debug!(target: "bucketcache", path = %path.display(), error = %e, "could not remove lock file");
+                    }
                 }
+                drop(file);
             }
-            drop(file);
+            #[cfg(target_os = "linux")]
+            Some(Held::Range(file)) => drop(file),
+            None => {}
         }
     }
 }
@@ -214,10 +235,87 @@ fn lock_until(path: &Path, deadline: Instant) -> io::Result<Attempt> {
     }
 }
 
+/// Name of the shared lock file, under [`LOCKS_DIR`], whose bytes are the per-key locks on Linux.
+pub const RANGES_FILE: &str = "ranges.lock";
+
+/// Per-key locks without a file per key (Linux): each key locks one byte of a shared file, at an offset taken
+/// from its hash, with an open-file-description lock (`F_OFD_SETLK`). Such a lock belongs to the open file: two
+/// opens conflict (threads of one process included), closing the file releases it, and so does the process's
+/// death. No lock file is created or removed per key, which on a file system slow to create files saves more than
+/// the write itself costs. Where the kernel or file system refuses these locks, the per-key files are used.
+#[cfg(target_os = "linux")]
+mod ranges {
+    use std::fs::File;
+    use std::io;
+
+    use nix::errno::Errno;
+    use nix::fcntl::{fcntl, FcntlArg};
+
+    use crate::key::KeyHash;
+
+    /// The key's byte: 62 bits of its hash, so the offset is a valid positive `off_t`.
+    pub fn offset(key: &KeyHash) -> i64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&key.0[..8]);
+        (u64::from_le_bytes(b) >> 2) as i64
+    }
+
+    /// Tries to lock the key's byte: `Ok(true)` when taken, `Ok(false)` when another open file holds it.
+    pub fn try_lock(file: &File, offset: i64) -> io::Result<bool> {
+        let lock = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: offset,
+            l_len: 1,
+            l_pid: 0,
+        };
+        match fcntl(file, FcntlArg::F_OFD_SETLK(&lock)) {
+            Ok(_) => Ok(true),
+            Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+}
+
+/// What waiting for a key's byte gave.
+#[cfg(target_os = "linux")]
+enum RangeAttempt {
+    Locked(File),
+    TimedOut,
+}
+
+/// Polls the key's byte lock in the shared lock file until it is ours or `deadline` passes.
+#[cfg(target_os = "linux")]
+fn lock_range_until(path: &Path, key: &KeyHash, deadline: Instant) -> io::Result<RangeAttempt> {
+    let file = open_lock(path)?;
+    let offset = ranges::offset(key);
+    let mut pause = POLL_FIRST;
+    loop {
+        if ranges::try_lock(&file, offset)? {
+            return Ok(RangeAttempt::Locked(file));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(RangeAttempt::TimedOut);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(POLL_MAX);
+    }
+}
+
 impl<B: Backend, K: KeyMaker> Bucket<B, K> {
-    /// The path of the lock file [`begin_cross_process_flight`](Self::begin_cross_process_flight) uses for `key`.
+    /// The path of the lock file [`begin_cross_process_flight`](Self::begin_cross_process_flight) locks for `key`:
+    /// on Linux the bucket's shared `locks-v1/ranges.lock` (one byte per key), elsewhere the key's own lock file.
     pub fn lock_path(&self, key: &KeyHash) -> PathBuf {
-        lock_path(&self.root, key)
+        #[cfg(target_os = "linux")]
+        {
+            let _ = key;
+            self.root.join(LOCKS_DIR).join(RANGES_FILE)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            lock_path(&self.root, key)
+        }
     }
 
     /// Looks `key` up, treating every failure as a miss (logged): a flight must always end with a value.
@@ -271,8 +369,46 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let deadline = start
             .checked_add(wait_limit)
             .unwrap_or_else(|| start + DEFAULT_FLIGHT_WAIT_LIMIT);
-        let path = self.lock_path(key);
-        let guard = |lock: Option<(File, PathBuf)>, role| {
+        #[cfg(target_os = "linux")]
+        {
+            let shared = self.root.join(LOCKS_DIR).join(RANGES_FILE);
+            match lock_range_until(&shared, key, deadline) {
+                Ok(RangeAttempt::Locked(file)) => {
+                    // The previous holder may have written the entry just before unlocking.
+                    if let Some(hit) = self.lookup_or_miss::<V>(key) {
+                        return CrossFlight::Hit(hit);
+                    }
+                    debug!(target: "bucketcache", hash = %key, waited = ?start.elapsed(), "single flight: computing");
+                    return CrossFlight::Compute(CrossFlightGuard {
+                        lock: Some(Held::Range(file)),
+                        role: FlightRole::Leader,
+                        waited: start.elapsed(),
+                    });
+                }
+                Ok(RangeAttempt::TimedOut) => {
+                    if let Some(hit) = self.lookup_or_miss::<V>(key) {
+                        return CrossFlight::Hit(hit);
+                    }
+                    warn!(
+                        target: "bucketcache",
+                        hash = %key,
+                        ?wait_limit,
+                        "single flight: another caller is still computing this key; computing it here too"
+                    );
+                    return CrossFlight::Compute(CrossFlightGuard {
+                        lock: None,
+                        role: FlightRole::TimedOut,
+                        waited: start.elapsed(),
+                    });
+                }
+                // Byte-range locks refused (an old kernel, a file system without them): per-key files below.
+                Err(e) => {
+                    debug!(target: "bucketcache", error = %e, "byte-range locks unavailable; using per-key lock files")
+                }
+            }
+        }
+        let path = lock_path(&self.root, key);
+        let guard = |lock: Option<Held>, role| {
             CrossFlight::Compute(CrossFlightGuard {
                 lock,
                 role,
@@ -285,14 +421,14 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                     // The previous holder may have written the entry just before unlocking.
                     if let Some(hit) = self.lookup_or_miss::<V>(key) {
                         drop(CrossFlightGuard {
-                            lock: Some((file, path)),
+                            lock: Some(Held::File(file, path)),
                             role: FlightRole::Leader,
                             waited: start.elapsed(),
                         });
                         return CrossFlight::Hit(hit);
                     }
                     debug!(target: "bucketcache", hash = %key, waited = ?start.elapsed(), "single flight: computing");
-                    return guard(Some((file, path)), FlightRole::Leader);
+                    return guard(Some(Held::File(file, path)), FlightRole::Leader);
                 }
                 Ok(Attempt::Stale) => {
                     if let Some(hit) = self.lookup_or_miss::<V>(key) {
@@ -410,7 +546,7 @@ mod tests {
         drop(second);
         bucket.insert_typed(&key, &7u32, None, None).expect("insert");
         drop(first);
-        assert!(!bucket.lock_path(&key).exists(), "the leader removes its lock file");
+        assert!(!lock_path(dir.path(), &key).exists(), "no per-key lock file is left");
         assert!(
             matches!(bucket.begin_cross_process_flight::<u32>(&key, Duration::ZERO), CrossFlight::Hit(h) if h.value == 7)
         );
@@ -425,10 +561,11 @@ mod tests {
         let CrossFlight::Compute(guard) = bucket.begin_cross_process_flight::<u32>(&held, Duration::ZERO) else {
             panic!("cold key")
         };
-        drop(open_lock(&bucket.lock_path(&left)).expect("create"));
+        // A per-key lock file left by a crashed computer (the protocol where byte-range locks are unavailable).
+        drop(open_lock(&lock_path(dir.path(), &left)).expect("create"));
         assert_eq!(bucket.prune_locks().num, 1);
-        assert!(bucket.lock_path(&held).exists());
-        assert!(!bucket.lock_path(&left).exists());
+        assert!(bucket.lock_path(&held).exists(), "the held lock's file stays");
+        assert!(!lock_path(dir.path(), &left).exists());
         drop(guard);
     }
 }
