@@ -73,3 +73,30 @@ async fn async_methods_are_send() {
     assert_eq!(client.get("/a").await, b"/a");
     assert_eq!(client.calls.load(Ordering::SeqCst), 1);
 }
+
+static RETRIES: AtomicUsize = AtomicUsize::new(0);
+
+/// Retries by awaiting itself with the same key (the counter is ignored): an async call cannot tell re-entrance
+/// from another task, so it waits, but only for its limit, then runs.
+#[bucket_cache(bucket = BUCKET, ignore(attempt), cross_process = "200ms")]
+async fn retrying(x: u32, attempt: u32) -> u32 {
+    RETRIES.fetch_add(1, Ordering::SeqCst);
+    if attempt < 1 {
+        return Box::pin(retrying(x, attempt + 1)).await;
+    }
+    x + 1
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_call_waiting_on_its_own_key_gives_up_at_its_limit() {
+    let started = std::time::Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(20), retrying(41, 0))
+        .await
+        .expect("no endless wait");
+    assert_eq!(got, 42);
+    assert_eq!(RETRIES.load(Ordering::SeqCst), 2);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "the inner call waited its limit first"
+    );
+}

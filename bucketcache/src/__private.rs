@@ -492,7 +492,11 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             match self.join::<R, S>(bucket, &key, false) {
                 Ok(step) => return step,
                 Err(flight) => {
-                    flight.landed().await;
+                    let limit = self.cross_wait.unwrap_or(crate::DEFAULT_FLIGHT_WAIT_LIMIT);
+                    if !flight.landed(limit).await {
+                        warn!(target: "bucketcache", function = self.function, hash = %key, ?limit, "waited too long for another caller of this key: running");
+                        return Step::Run(RunGuard::default());
+                    }
                     if let Some(hit) = self.lookup::<R, S>(bucket, &key) {
                         return Step::Hit(hit);
                     }

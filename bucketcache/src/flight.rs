@@ -123,27 +123,57 @@ impl Flight {
         true
     }
 
-    /// Waits, without blocking the thread, until the leader's guard is dropped.
-    pub fn landed(self: Arc<Self>) -> Landed {
-        Landed { flight: self }
+    /// Waits, without blocking the thread, until the leader's guard is dropped or `limit` has passed; resolves to
+    /// `true` when it landed. (The limit is kept by a sleeping helper thread that wakes the waiter, started on the
+    /// first wait only: no executor timer is needed.)
+    pub fn landed(self: Arc<Self>, limit: std::time::Duration) -> Landed {
+        Landed {
+            deadline: std::time::Instant::now().checked_add(limit),
+            limit,
+            flight: self,
+            timer: false,
+        }
     }
 }
 
 /// The future returned by [`Flight::landed`].
 pub struct Landed {
     flight: Arc<Flight>,
+    deadline: Option<std::time::Instant>,
+    limit: std::time::Duration,
+    timer: bool,
 }
 
 impl Future for Landed {
-    type Output = ();
+    type Output = bool;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = lock(&self.flight.state);
-        if st.landed {
-            return Poll::Ready(());
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        {
+            let mut st = lock(&self.flight.state);
+            if st.landed {
+                return Poll::Ready(true);
+            }
+            if self.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Poll::Ready(false);
+            }
+            if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                st.wakers.push(cx.waker().clone());
+            }
         }
-        if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            st.wakers.push(cx.waker().clone());
+        if !self.timer && self.deadline.is_some() {
+            self.timer = true;
+            let (waker, limit) = (cx.waker().clone(), self.limit);
+            // Wakes this waiter once its limit has passed; if the flight landed first, the extra wake is harmless.
+            let spawned = std::thread::Builder::new()
+                .name("bucketcache-flight-timer".into())
+                .spawn(move || {
+                    std::thread::sleep(limit);
+                    waker.wake();
+                });
+            if spawned.is_err() {
+                // No thread for the timer: give up waiting at once rather than risk waiting forever.
+                return Poll::Ready(false);
+            }
         }
         Poll::Pending
     }
