@@ -318,6 +318,28 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         }
     }
 
+    /// After waiting `wait_limit` for another computer: its entry if it landed meanwhile, else the right to compute
+    /// without the lock.
+    fn after_timeout<V>(&self, key: &KeyHash, wait_limit: Duration, start: Instant) -> CrossFlight<V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if let Some(hit) = self.lookup_or_miss::<V>(key) {
+            return CrossFlight::Hit(hit);
+        }
+        warn!(
+            target: "bucketcache",
+            hash = %key,
+            ?wait_limit,
+            "single flight: another caller is still computing this key; computing it here too"
+        );
+        CrossFlight::Compute(CrossFlightGuard {
+            lock: None,
+            role: FlightRole::TimedOut,
+            waited: start.elapsed(),
+        })
+    }
+
     /// Looks `key` up, treating every failure as a miss (logged): a flight must always end with a value.
     fn lookup_or_miss<V>(&self, key: &KeyHash) -> Option<Hit<V>>
     where
@@ -385,22 +407,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                         waited: start.elapsed(),
                     });
                 }
-                Ok(RangeAttempt::TimedOut) => {
-                    if let Some(hit) = self.lookup_or_miss::<V>(key) {
-                        return CrossFlight::Hit(hit);
-                    }
-                    warn!(
-                        target: "bucketcache",
-                        hash = %key,
-                        ?wait_limit,
-                        "single flight: another caller is still computing this key; computing it here too"
-                    );
-                    return CrossFlight::Compute(CrossFlightGuard {
-                        lock: None,
-                        role: FlightRole::TimedOut,
-                        waited: start.elapsed(),
-                    });
-                }
+                Ok(RangeAttempt::TimedOut) => return self.after_timeout(key, wait_limit, start),
                 // Byte-range locks refused (an old kernel, a file system without them): per-key files below.
                 Err(e) => {
                     debug!(target: "bucketcache", error = %e, "byte-range locks unavailable; using per-key lock files")
@@ -438,18 +445,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                         return guard(None, FlightRole::TimedOut);
                     }
                 }
-                Ok(Attempt::TimedOut) => {
-                    if let Some(hit) = self.lookup_or_miss::<V>(key) {
-                        return CrossFlight::Hit(hit);
-                    }
-                    warn!(
-                        target: "bucketcache",
-                        hash = %key,
-                        ?wait_limit,
-                        "single flight: another caller is still computing this key; computing it here too"
-                    );
-                    return guard(None, FlightRole::TimedOut);
-                }
+                Ok(Attempt::TimedOut) => return self.after_timeout(key, wait_limit, start),
                 Err(e) => {
                     let e = Error::io("lock", &path, e);
                     warn!(target: "bucketcache", hash = %key, error = %e, "single flight unavailable; computing");
