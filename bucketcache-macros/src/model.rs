@@ -53,6 +53,20 @@ pub struct Model<'a> {
     pub mentions_self: bool,
 }
 
+/// Whether a type holds a `&mut` anywhere (`&mut T`, `Pin<&mut Self>`, `(&mut A, B)`, `Vec<&mut T>`).
+pub fn has_mut_ref(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+            self.0 |= r.mutability.is_some();
+            syn::visit::visit_type_reference(self, r);
+        }
+    }
+    let mut f = Finder(false);
+    syn::visit::Visit::visit_type(&mut f, ty);
+    f.0
+}
+
 impl<'a> Model<'a> {
     pub fn new(args: &'a Args, item: &'a ItemFn) -> Self {
         let ignored = |name: &str| args.ignore.as_ref().is_some_and(|i| i.value.iter().any(|n| n == name));
@@ -62,10 +76,8 @@ impl<'a> Model<'a> {
         for input in &item.sig.inputs {
             match input {
                 FnArg::Receiver(r) => {
-                    let mutable = match &*r.ty {
-                        Type::Reference(t) => t.mutability.is_some(),
-                        _ => false,
-                    };
+                    // `&mut self`, and typed receivers holding a `&mut` (`self: Pin<&mut Self>`).
+                    let mutable = has_mut_ref(&r.ty);
                     receiver = Some(Recv {
                         node: r,
                         ignored: ignored("self"),
@@ -179,6 +191,16 @@ mod tests {
         let r = m.receiver.as_ref().expect("receiver");
         assert!(!r.ignored && !r.mutable && !r.deref);
         assert!(m.hashes_self());
+    }
+
+    #[test]
+    fn mutable_references_are_found_anywhere_in_a_type() {
+        let t: Type = parse_quote!(core::pin::Pin<&mut Self>);
+        assert!(has_mut_ref(&t));
+        let t: Type = parse_quote!((u8, Vec<&mut String>));
+        assert!(has_mut_ref(&t));
+        let t: Type = parse_quote!(&'a [&'b str]);
+        assert!(!has_mut_ref(&t));
     }
 
     #[test]

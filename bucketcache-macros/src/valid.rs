@@ -224,21 +224,16 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
                 "#[bucket_cache] keys arguments by name: bind this parameter to a name (`pair: (u8, u8)`) and \
                  destructure it in the body",
             ),
-            Some(name) if p.role == Role::Key => {
-                if let Type::Reference(r) = &*p.node.ty {
-                    if r.mutability.is_some() {
-                        err(
-                            &mut errors,
-                            &p.node.ty,
-                            format!(
-                                "`&mut` argument `{name}` cannot be part of the key: a cache hit skips the body and \
-                                 its changes to `{name}`; add `ignore({name})` if the result does not depend on it, \
-                                 or pass it by value or by `&`"
-                            ),
-                        );
-                    }
-                }
-            }
+            // Anywhere in the type: `&mut T`, `(&mut A, B)`, `Vec<&mut T>`.
+            Some(name) if p.role == Role::Key && crate::model::has_mut_ref(&p.node.ty) => err(
+                &mut errors,
+                &p.node.ty,
+                format!(
+                    "`&mut` argument `{name}` cannot be part of the key: a cache hit skips the body and its changes \
+                     to `{name}`; add `ignore({name})` if the result does not depend on it, or pass it by value or \
+                     by `&`"
+                ),
+            ),
             Some(_) => {}
         }
     }
