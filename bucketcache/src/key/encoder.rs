@@ -564,33 +564,50 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         let mut stage = [0u8; STAGE];
         let mut n = 0usize;
         let mut result = Ok(());
-        for item in iter {
-            match item.serialize(U8Probe) {
-                Ok(b) => {
-                    if let Some(slot) = stage.get_mut(n) {
-                        *slot = b;
-                    }
-                    n += 1;
-                    if n == STAGE {
-                        if run.capacity() < RUN_CHUNK {
-                            run.reserve_exact(RUN_CHUNK - run.len());
+        let mut iter = iter.into_iter();
+        loop {
+            // Fill the stage while the elements are bytes; stop at the end or at the first other element.
+            let mut other = None;
+            let mut ended = false;
+            for slot in stage.iter_mut() {
+                match iter.next() {
+                    Some(item) => match item.serialize(U8Probe) {
+                        Ok(b) => {
+                            *slot = b;
+                            n += 1;
                         }
-                        run.extend_from_slice(&stage);
-                        n = 0;
-                        if run.len() == RUN_CHUNK {
-                            write_run(&mut self.sink, &mut run);
+                        Err(NotU8) => {
+                            other = Some(item);
+                            break;
                         }
-                    }
-                }
-                Err(NotU8) => {
-                    run.extend_from_slice(&stage[..n]);
-                    n = 0;
-                    write_run(&mut self.sink, &mut run);
-                    result = item.serialize(&mut *self);
-                    if result.is_err() {
+                    },
+                    None => {
+                        ended = true;
                         break;
                     }
                 }
+            }
+            if n == STAGE {
+                // A full stage: `run` holds a multiple of STAGE bytes, so it reaches RUN_CHUNK exactly.
+                if run.capacity() < RUN_CHUNK {
+                    run.reserve_exact(RUN_CHUNK - run.len());
+                }
+                run.extend_from_slice(&stage);
+                n = 0;
+                if run.len() == RUN_CHUNK {
+                    write_run(&mut self.sink, &mut run);
+                }
+            }
+            if let Some(item) = other {
+                run.extend_from_slice(&stage[..n]);
+                n = 0;
+                write_run(&mut self.sink, &mut run);
+                result = item.serialize(&mut *self);
+                if result.is_err() {
+                    break;
+                }
+            } else if ended {
+                break;
             }
         }
         run.extend_from_slice(&stage[..n]);
@@ -775,6 +792,62 @@ mod tests {
         assert_eq!(*b.last().expect("non-empty"), tag::END);
         // Nested: a sequence of byte vectors keeps the runs of each apart.
         assert_ne!(bytes(&vec![vec![1u8], vec![2u8]]), bytes(&vec![vec![1u8, 2u8]]));
+    }
+
+    /// An element that is a byte or not, as its value says.
+    #[derive(Clone, Copy)]
+    enum Item {
+        Byte(u8),
+        Wide(u16),
+    }
+
+    impl Serialize for Item {
+        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match *self {
+                Item::Byte(b) => s.serialize_u8(b),
+                Item::Wide(w) => s.serialize_u16(w),
+            }
+        }
+    }
+
+    /// The same elements through `serialize_seq` + `serialize_element` (the slow path).
+    struct ElementWise<'a>(&'a [Item]);
+
+    impl Serialize for ElementWise<'_> {
+        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeSeq;
+            let mut seq = s.serialize_seq(None)?;
+            for item in self.0 {
+                seq.serialize_element(item)?;
+            }
+            seq.end()
+        }
+    }
+
+    #[test]
+    fn both_sequence_paths_give_the_same_bytes() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in [0usize, 1, 63, 64, 65, 127, 128, 4095, 4096, 4097, 9000] {
+            for wide_every in [0u64, 1, 7, 64, 500, 5000] {
+                let items: Vec<Item> = (0..len)
+                    .map(|i| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        if wide_every > 0 && x.is_multiple_of(wide_every) {
+                            Item::Wide(i as u16)
+                        } else {
+                            Item::Byte(x as u8)
+                        }
+                    })
+                    .collect();
+                assert_eq!(
+                    bytes(&items),
+                    bytes(&ElementWise(&items)),
+                    "len {len}, wide every {wide_every}"
+                );
+            }
+        }
     }
 
     #[test]
