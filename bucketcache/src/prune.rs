@@ -9,9 +9,10 @@ use tracing::{debug, warn};
 use crate::backend::Backend;
 use crate::bucket::Bucket;
 use crate::entry::{self, Corrupt};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::key::{KeyHash, KeyMaker};
-use crate::store::{self, TEMP_PREFIX};
+use crate::scan::FileKind;
+use crate::store;
 
 /// A temporary file older than this is stale even if the process that made it still runs.
 pub const TEMP_MAX_AGE: Duration = Duration::from_secs(3600);
@@ -45,58 +46,42 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// whose names are not entry or temporary names are left alone.
     ///
     /// # Errors
-    /// [`Error::Io`] when the directory cannot be listed. Files that vanish meanwhile are skipped; files that cannot
+    /// [`Error::Io`](crate::Error::Io) when the directory cannot be listed. Files that vanish meanwhile are skipped; files that cannot
     /// be removed are logged and skipped.
     pub fn prune_directory(&self) -> Result<PrunedFilesInfo> {
         let now = self.now_ms();
         let mut info = PrunedFilesInfo::default();
-        for fan in read_dir(&self.entries)? {
-            let fan = fan.map_err(|e| Error::io("list", &self.entries, e))?;
-            if !fan.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let fan_path = fan.path();
-            let files = match fs::read_dir(&fan_path) {
+        for file in crate::scan::walk(&self.entries)? {
+            let file = match file {
                 Ok(f) => f,
                 Err(e) => {
-                    warn!(target: "bucketcache", path = %fan_path.display(), error = %e, "prune: cannot list");
+                    warn!(target: "bucketcache", error = %e, "prune: cannot list a directory");
                     continue;
                 }
             };
-            for file in files.flatten() {
-                let path = file.path();
-                let Some(name) = file.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                let verdict = if name.starts_with(TEMP_PREFIX) {
-                    if store::temp_is_stale(&path, &name, TEMP_MAX_AGE) {
-                        Verdict::Remove("stale temporary file")
-                    } else {
-                        Verdict::Keep
-                    }
-                } else if let Some(key) = KeyHash::from_hex(&name) {
-                    self.judge_entry(&path, &key, now)
-                } else {
-                    Verdict::Keep
-                };
-                if let Verdict::Remove(why) = verdict {
-                    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-                    match fs::remove_file(&path) {
-                        Ok(()) => {
-                            debug!(target: "bucketcache", path = %path.display(), why, "pruned");
-                            info.num += 1;
-                            info.size += size;
-                            if let Some(key) = KeyHash::from_hex(&name) {
-                                self.memory.remove(&key);
-                                self.bound.forget(&key);
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            warn!(target: "bucketcache", path = %path.display(), error = %e, "prune: cannot remove")
-                        }
+            let verdict = match file.kind {
+                FileKind::Temp if store::temp_is_stale(&file.path, &file.name, TEMP_MAX_AGE) => {
+                    Verdict::Remove("stale temporary file")
+                }
+                FileKind::Entry(key) => self.judge_entry(&file.path, &key, now),
+                FileKind::Temp | FileKind::Other => Verdict::Keep,
+            };
+            let Verdict::Remove(why) = verdict else {
+                continue;
+            };
+            let size = fs::symlink_metadata(&file.path).map(|m| m.len()).unwrap_or(0);
+            match fs::remove_file(&file.path) {
+                Ok(()) => {
+                    debug!(target: "bucketcache", path = %file.path.display(), why, "pruned");
+                    info.num += 1;
+                    info.size += size;
+                    if let FileKind::Entry(key) = file.kind {
+                        self.memory.remove(&key);
+                        self.bound.forget(&key);
                     }
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => warn!(target: "bucketcache", path = %file.path.display(), error = %e, "prune: cannot remove"),
             }
         }
         info.num += self.prune_locks().num;
@@ -121,10 +106,6 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             Err(_) => Verdict::Keep,
         }
     }
-}
-
-fn read_dir(path: &Path) -> Result<fs::ReadDir> {
-    fs::read_dir(path).map_err(|e| Error::io("list", path, e))
 }
 
 /// The first bytes of a file (enough for its header) and the file's length: see `scan::read_header_bytes`, which
