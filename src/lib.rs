@@ -185,3 +185,20 @@ pub mod fuzz {
         ok
     }
 }
+
+/// Child processes of the cross-process tests.
+pub mod child {
+    /// Waits for a child spawned with piped output; panics (with its status, stdout and stderr) unless it
+    /// succeeded; returns its stdout.
+    pub fn success_output(child: std::process::Child) -> String {
+        let out = child.wait_with_output().expect("wait for the child process");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{}: {text}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+}

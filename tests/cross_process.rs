@@ -58,9 +58,7 @@ fn concurrent_processes_never_read_a_wrong_value() {
         .collect();
     let mut total = 0u64;
     for child in children {
-        let out = child.wait_with_output().expect("wait");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        let text = bucketcache_suite::child::success_output(child);
         let fields: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(fields[2..], ["errors", "0", "bad", "0"], "{text}");
         total += fields[1].parse::<u64>().expect("ops");

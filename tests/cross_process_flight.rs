@@ -23,14 +23,7 @@ fn flight(dir: &Path, log: &Path, sleep_ms: u64, wait_ms: u64) -> Child {
 
 /// The child's (value, waited ms).
 fn finish(child: Child) -> (u64, u64) {
-    let out = child.wait_with_output().expect("wait");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{}: {text}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = bucketcache_suite::child::success_output(child);
     let w: Vec<&str> = text.split_whitespace().collect();
     assert_eq!((w[0], w[2]), ("value", "waited_ms"), "{text}");
     (w[1].parse().expect("value"), w[3].parse().expect("ms"))

@@ -38,17 +38,7 @@ fn readers_never_see_a_torn_value_while_a_writer_rewrites_it() {
     assert_eq!(ready.trim(), "ready");
     let readers = [spawn(&["torn-read", d, MILLIS]), spawn(&["torn-read", d, MILLIS])];
 
-    let finish = |child: std::process::Child| {
-        let out = child.wait_with_output().expect("wait");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{}: {text}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    };
+    let finish = bucketcache_suite::child::success_output;
     let writes = field(&finish(writer), "writes");
     let (mut reads, mut hits, mut misses, mut torn) = (0, 0, 0, 0);
     for r in readers {

@@ -76,13 +76,7 @@ fn prune_older_than_removes_old_entries() {
 fn prune_max_size_keeps_the_most_recent_entries_within_the_bound() {
     let cache = Cache::new();
     let old = cache.add_written_ago("old", 5, Duration::from_secs(3600), None);
-    let recent_bytes: u64 = cache
-        .json
-        .iter()
-        .chain(&cache.msgpack)
-        .chain([&cache.bincode])
-        .map(|k| std::fs::metadata(cache.entry_path(k)).expect("stat").len())
-        .sum();
+    let recent_bytes: u64 = cache.entry_bytes();
     let bound = recent_bytes.to_string();
     let r = json(&["prune", cache.arg(), "--max-size", &bound], 0);
     assert_eq!(r["max_size"]["count"], 5, "exactly the five older entries go");

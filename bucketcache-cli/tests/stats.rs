@@ -11,13 +11,7 @@ fn stats_counts_entries_bytes_and_functions() {
     let s = json(&["stats", cache.arg()], 0);
     assert_eq!(s["entries"]["count"], 6);
     let bytes = s["entries"]["bytes"].as_u64().expect("bytes");
-    let on_disk: u64 = cache
-        .json
-        .iter()
-        .chain(&cache.msgpack)
-        .chain([&cache.bincode])
-        .map(|k| std::fs::metadata(cache.entry_path(k)).expect("stat").len())
-        .sum();
+    let on_disk: u64 = cache.entry_bytes();
     assert_eq!(bytes, on_disk);
     assert_eq!(s["total_bytes"].as_u64(), Some(on_disk));
     assert_eq!(s["expired"]["count"], 0);

@@ -60,6 +60,17 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// Bytes of the six entry files on disk.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn entry_bytes(&self) -> u64 {
+        self.json
+            .iter()
+            .chain(&self.msgpack)
+            .chain([&self.bincode])
+            .map(|k| std::fs::metadata(self.entry_path(k)).expect("stat").len())
+            .sum()
+    }
+
     pub fn new() -> Cache {
         let dir = tempfile::tempdir().expect("tempdir");
         let json_bucket = Bucket::builder(dir.path())
