@@ -398,7 +398,8 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             });
         };
         let limit = if wait { limit } else { Duration::ZERO };
-        match bucket.begin_cross_process_flight::<S::Stored>(key, limit) {
+        // The flight's leader has just missed (`join`), so the lock is taken without reading again first.
+        match bucket.begin_cross_process_flight_after_miss::<S::Stored>(key, limit) {
             CrossFlight::Hit(hit) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, "computed by another process");
                 Step::Hit(hit.map(S::restore))

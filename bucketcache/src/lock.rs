@@ -387,6 +387,15 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         if let Some(hit) = self.lookup_or_miss::<V>(key) {
             return CrossFlight::Hit(hit);
         }
+        self.begin_cross_process_flight_after_miss(key, wait_limit)
+    }
+
+    /// [`begin_cross_process_flight`](Self::begin_cross_process_flight) for a caller that has just looked `key`
+    /// up and missed: no second read before taking the lock (the read after taking it stays).
+    pub(crate) fn begin_cross_process_flight_after_miss<V>(&self, key: &KeyHash, wait_limit: Duration) -> CrossFlight<V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         let start = Instant::now();
         let deadline = start
             .checked_add(wait_limit)
