@@ -79,12 +79,12 @@ pub mod fixtures {
 /// Entry files built by hand from the documented format (`bucketcache::entry`), independently of the crate's own
 /// writer: valid checksums over any payload, for hostile-file and fuzz tests.
 pub mod forge {
-    /// Offset of the checksum in the header.
-    pub const CHECKSUM_AT: usize = 72;
     /// Size of the fixed header.
-    pub const HEADER_LEN: usize = 104;
+    pub const HEADER_LEN: usize = 176;
+    /// The format version this build writes.
+    pub const FORMAT_VERSION: u16 = 2;
 
-    /// An entry file (format version `version`) for `key` whose payload is `payload`, with a valid checksum.
+    /// An entry file (format version `version`) for `key` whose payload is `payload`, with valid checksums.
     pub fn entry(version: u16, key: &[u8; 32], backend: &str, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + backend.len() + payload.len());
         out.extend_from_slice(b"BKTCACHE");
@@ -96,21 +96,27 @@ pub mod forge {
         out.extend_from_slice(&1_700_000_000_000i64.to_le_bytes());
         out.extend_from_slice(&i64::MAX.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&u64::MAX.to_le_bytes()); // cost unknown
         out.extend_from_slice(key);
-        out.extend_from_slice(&[0u8; 32]);
+        out.extend_from_slice(&[0u8; 32 + 16 + 32 + 16]); // call hash, code, payload and header checksums
         out.extend_from_slice(backend.as_bytes());
         out.extend_from_slice(payload);
         seal(&mut out);
         out
     }
 
-    /// Recomputes the checksum of a file of at least [`HEADER_LEN`] bytes (blake3 of every byte but its own 32).
+    /// Recomputes both checksums of a file of at least [`HEADER_LEN`] bytes, as its header's lengths say (the
+    /// payload checksum over what follows the variable part, the header checksum over the rest of the header).
     pub fn seal(file: &mut [u8]) {
+        let var_end =
+            (HEADER_LEN + file[11] as usize + u16::from_le_bytes([file[12], file[13]]) as usize).min(file.len());
+        let payload_sum = *blake3::hash(&file[var_end..]).as_bytes();
+        file[128..160].copy_from_slice(&payload_sum);
         let mut h = blake3::Hasher::new();
-        h.update(&file[..CHECKSUM_AT]);
-        h.update(&file[CHECKSUM_AT + 32..]);
-        let sum = *h.finalize().as_bytes();
-        file[CHECKSUM_AT..CHECKSUM_AT + 32].copy_from_slice(&sum);
+        h.update(&file[..160]);
+        h.update(&file[HEADER_LEN..var_end]);
+        let header_sum = *h.finalize().as_bytes();
+        file[160..176].copy_from_slice(&header_sum[..16]);
     }
 }
 

@@ -44,7 +44,7 @@ fn in_path(x: u32) -> String {
 /// `(backend id, function)` of every entry under `dir`.
 fn entries(dir: &Path) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    let Ok(shards) = std::fs::read_dir(dir.join("entries-v1")) else {
+    let Ok(shards) = std::fs::read_dir(dir.join("entries-v2")) else {
         return out;
     };
     for shard in shards.flatten() {

@@ -30,7 +30,7 @@ static BROKEN: LazyLock<Bucket> = LazyLock::new(|| {
         .build()
         .expect("bucket");
     // Replace the entries directory with a file: every read and write now fails.
-    let entries = BROKEN_DIR.path().join("entries-v1");
+    let entries = BROKEN_DIR.path().join("entries-v2");
     std::fs::remove_dir_all(&entries).expect("remove");
     std::fs::write(&entries, b"in the way").expect("file");
     b

@@ -127,7 +127,8 @@ where
     let lengths: Vec<usize> = if exhaustive {
         (0..n).collect()
     } else {
-        let mut l: Vec<usize> = (0..=110).chain([n / 2, n - 2, n - 1]).collect();
+        let hdr = forge::HEADER_LEN + 8;
+        let mut l: Vec<usize> = (0..=hdr).chain([n / 2, n - 2, n - 1]).collect();
         l.extend((0..48).map(|_| rng.below(n)));
         l
     };
@@ -138,8 +139,9 @@ where
     let positions: Vec<usize> = if exhaustive {
         (0..n).collect()
     } else {
-        let mut p: Vec<usize> = (0..110).chain([n - 1]).collect();
-        p.extend((0..48).map(|_| 110 + rng.below(n - 110)));
+        let hdr = forge::HEADER_LEN + 8;
+        let mut p: Vec<usize> = (0..hdr).chain([n - 1]).collect();
+        p.extend((0..48).map(|_| hdr + rng.below(n - hdr)));
         p
     };
     for at in positions {
@@ -162,13 +164,13 @@ where
         &format!("{id}: a valid magic and version, then garbage"),
     );
     // Forged files with valid checksums: other format versions, other backends' ids on this payload.
-    for version in [0u16, 2, 3, 0x0100, u16::MAX] {
+    for version in [0u16, 1, 3, 0x0100, u16::MAX] {
         m.file(&reforge(&good, version, id), &format!("{id}: format version {version}"));
     }
     for other in ["bincode2", "bincode2-fixint", "json", "msgpack", "x"] {
         if other != id {
             m.file(
-                &reforge(&good, 1, other),
+                &reforge(&good, forge::FORMAT_VERSION, other),
                 &format!("{id}: marked as written by {other}"),
             );
         }

@@ -18,7 +18,7 @@ const KEYS: u64 = 64;
 
 fn temp_files(root: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    for fan in std::fs::read_dir(root.join("entries-v1")).expect("list").flatten() {
+    for fan in std::fs::read_dir(root.join("entries-v2")).expect("list").flatten() {
         for f in std::fs::read_dir(fan.path()).expect("list fan").flatten() {
             if f.file_name().to_string_lossy().starts_with(".tmp-") {
                 out.push(f.path());

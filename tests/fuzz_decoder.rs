@@ -133,7 +133,7 @@ fn random_bytes_never_panic_the_decoders() {
         (prop::collection::vec(any::<u8>(), 0..400), 0usize..3),
         |(payload, b)| {
             let id = ["bincode2", "json", "msgpack"][b];
-            decode_everything(&forge::entry(1, &[7; 32], id, &payload))
+            decode_everything(&forge::entry(forge::FORMAT_VERSION, &[7; 32], id, &payload))
         },
     );
 }
@@ -149,7 +149,7 @@ fn damaged_entries_of_random_values_never_panic_and_intact_ones_round_trip() {
                 1 => ("json", encode(&JsonBackend::new(), &value)),
                 _ => ("msgpack", encode(&MessagePackBackend::new(), &value)),
             };
-            let mut file = forge::entry(1, &[7; 32], id, &payload);
+            let mut file = forge::entry(forge::FORMAT_VERSION, &[7; 32], id, &payload);
             let intact = file.clone();
             apply(&mut file, &muts);
             if reseal && file.len() >= forge::HEADER_LEN {

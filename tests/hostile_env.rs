@@ -20,7 +20,7 @@ fn io_error(r: bucketcache::Result<()>, what: &str) -> String {
 }
 
 fn temp_files(root: &Path) -> usize {
-    let Ok(fans) = std::fs::read_dir(root.join("entries-v1")) else {
+    let Ok(fans) = std::fs::read_dir(root.join("entries-v2")) else {
         return 0;
     };
     fans.flatten()
@@ -287,12 +287,12 @@ fn a_file_where_a_directory_should_be_is_a_clear_error_and_heals() {
     bucket.insert("k", &1u32).expect("insert once the file is gone");
 
     // The entries directory, replaced by a file while the bucket is open.
-    std::fs::remove_dir_all(root.join("entries-v1")).expect("rm -r");
-    std::fs::write(root.join("entries-v1"), b"x").expect("write");
+    std::fs::remove_dir_all(root.join("entries-v2")).expect("rm -r");
+    std::fs::write(root.join("entries-v2"), b"x").expect("write");
     let msg = io_error(bucket.insert("k", &2u32), "insert under a file");
     println!("hostile env: file as entries directory: insert -> {msg}");
     assert!(matches!(bucket.prune_directory(), Err(Error::Io { .. })));
-    std::fs::remove_file(root.join("entries-v1")).expect("rm");
+    std::fs::remove_file(root.join("entries-v2")).expect("rm");
     bucket.insert("k", &2u32).expect("insert once the file is gone");
     bucket.unload_all();
     assert_eq!(bucket.get::<u32>("k").expect("get"), Some(2));

@@ -33,7 +33,7 @@ where
     B: Backend,
 {
     let key = bucket.key_hash("k").expect("hash");
-    let file = forge::entry(1, key.as_bytes(), bucket.backend().id(), payload);
+    let file = forge::entry(forge::FORMAT_VERSION, key.as_bytes(), bucket.backend().id(), payload);
     let path = bucket.entry_path(&key);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(&path, &file).expect("write");

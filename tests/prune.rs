@@ -37,7 +37,7 @@ fn prune_removes_expired_entries_and_stale_temp_files_and_counts_them() {
         long.insert(&("long", i), &i).expect("insert");
     }
     // A temporary file left by a process that no longer exists, and one of a live writer (this process).
-    let fan = dir.path().join("entries-v1").join("00");
+    let fan = dir.path().join("entries-v2").join("00");
     std::fs::create_dir_all(&fan).expect("mkdir");
     let dead = fan.join(".tmp-999999999-deadbeef");
     std::fs::write(&dead, vec![0u8; 123]).expect("write");

@@ -148,7 +148,7 @@ fn new_creates_missing_parents_and_reports_a_file_in_the_way() {
     let deep = dir.path().join("a/b/c");
     let bucket = Bucket::new(&deep).expect("bucket");
     assert_eq!(bucket.path(), deep);
-    assert!(deep.join("entries-v1").is_dir());
+    assert!(deep.join("entries-v2").is_dir());
 
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").expect("write");
@@ -167,7 +167,7 @@ fn directories_and_files_are_private() {
     bucket.insert("k", &1u8).expect("insert");
     let path = bucket.entry_path(&bucket.key_hash("k").expect("hash"));
     let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
-    assert_eq!(mode(&root.join("entries-v1")), 0o700);
+    assert_eq!(mode(&root.join("entries-v2")), 0o700);
     assert_eq!(mode(path.parent().expect("fan-out dir")), 0o700);
     assert_eq!(mode(&path), 0o600);
 }

@@ -23,7 +23,7 @@ fn directories_are_0700_and_files_0600() {
     for d in [
         dir.path().join("a"),
         root.clone(),
-        root.join("entries-v1"),
+        root.join("entries-v2"),
         entry.parent().expect("fan").to_path_buf(),
         root.join("locks-v1"),
         lock.parent().expect("fan").to_path_buf(),
@@ -49,7 +49,7 @@ fn keys_that_look_like_paths_stay_inside_the_bucket() {
     ] {
         bucket.insert(key, &1u8).expect("insert");
         let path = bucket.entry_path(&bucket.key_hash(key).expect("hash"));
-        assert!(path.starts_with(dir.path().join("entries-v1")), "{}", path.display());
+        assert!(path.starts_with(dir.path().join("entries-v2")), "{}", path.display());
         let name = path.file_name().expect("name").to_string_lossy().into_owned();
         assert!(
             name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()),

@@ -31,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Count entries, bytes, expired entries, corrupt and temporary files, per function and per backend.
     Stats {
-        /// The bucket directory (the one that holds `entries-v1/`).
+        /// The bucket directory (the one that holds `entries-v2/`).
         dir: PathBuf,
     },
     /// List entries: key hash, size, write and expiry times, backend, function.

@@ -1,4 +1,4 @@
-//! Walking a bucket: every file under `entries-v1/`, classified.
+//! Walking a bucket: every file under `entries-v2/`, classified.
 //!
 //! Built on the runtime's [`bucketcache::scan`]. Each file is one of: a live entry, an expired entry, a corrupt
 //! file (named like an entry, but its header, length, key or, with [`Depth::Checksums`], checksum is wrong), a
@@ -50,7 +50,7 @@ pub enum Depth {
     Checksums,
 }
 
-/// The `entries-v1` directory of the bucket in `dir`, or a usage error saying why `dir` is not a bucket.
+/// The `entries-v2` directory of the bucket in `dir`, or a usage error saying why `dir` is not a bucket.
 pub fn entries_dir(dir: &Path) -> CliResult<PathBuf> {
     let shown = dir.display();
     let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {

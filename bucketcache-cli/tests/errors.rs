@@ -31,7 +31,7 @@ fn a_directory_that_is_not_a_bucket_is_a_usage_error_for_every_command() {
             .assert()
             .code(2)
             .stderr(predicate::str::contains(
-                "is not a bucketcache bucket: it has no `entries-v1/` directory",
+                "is not a bucketcache bucket: it has no `entries-v2/` directory",
             ));
     }
 }
@@ -62,7 +62,7 @@ fn a_file_given_as_the_directory_is_a_usage_error() {
 #[test]
 fn giving_the_entries_directory_suggests_its_parent() {
     let cache = Cache::new();
-    let entries = cache.path().join("entries-v1");
+    let entries = cache.path().join("entries-v2");
     bin()
         .args(["stats", entries.to_str().expect("utf-8")])
         .assert()

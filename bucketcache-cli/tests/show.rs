@@ -13,7 +13,7 @@ fn show_renders_a_json_entry() {
     assert_eq!(s["hash"], cache.json[2].to_hex());
     assert_eq!(s["backend"], "json");
     assert_eq!(s["function"], F);
-    assert_eq!(s["format_version"], 1);
+    assert_eq!(s["format_version"], bucketcache::entry::FORMAT_VERSION);
     assert_eq!(s["expired"], false);
     assert_eq!(s["value"], serde_json::to_value(report(2)).expect("json"));
     assert!(s["value_unavailable"].is_null());
@@ -103,5 +103,5 @@ fn show_reports_a_corrupt_entry_with_exit_code_1() {
         .args(["show", cache.arg(), &cache.json[0].to_hex()])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("is corrupt (checksum mismatch)"));
+        .stderr(predicate::str::contains("is corrupt (payload checksum mismatch)"));
 }

@@ -37,7 +37,7 @@ fn verify_finds_flipped_truncated_and_foreign_files() {
             .map(|c| c["reason"].as_str().expect("reason").to_owned())
             .expect("listed")
     };
-    assert_eq!(reason_of(&cache.json[0].to_hex()), "checksum mismatch");
+    assert_eq!(reason_of(&cache.json[0].to_hex()), "payload checksum mismatch");
     assert!(reason_of(&cache.msgpack[0].to_hex()).contains("truncated"));
     assert!(reason_of(&"ab".repeat(32)).contains("header"));
     assert!(corrupt.iter().all(|c| c["removed"] == false));

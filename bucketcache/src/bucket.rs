@@ -45,6 +45,7 @@ pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
 
 /// Where a hit was served from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HitSource {
     /// The in-memory tier: no file was touched.
     Memory,
@@ -54,6 +55,7 @@ pub enum HitSource {
 
 /// A value found in a bucket, with its entry's dates.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Hit<V> {
     /// The value.
     pub value: V,
@@ -63,6 +65,8 @@ pub struct Hit<V> {
     pub expires: Option<DateTime<Utc>>,
     /// Where it came from.
     pub source: HitSource,
+    /// How long the value took to compute, when its writer measured it (the attribute does).
+    pub cost: Option<Duration>,
 }
 
 impl<V> Hit<V> {
@@ -73,12 +77,14 @@ impl<V> Hit<V> {
             written: self.written,
             expires: self.expires,
             source: self.source,
+            cost: self.cost,
         }
     }
 }
 
 /// What a write stored.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Stored {
     /// The entry's key hash.
     pub key: KeyHash,
@@ -88,6 +94,75 @@ pub struct Stored {
     pub expires: Option<DateTime<Utc>>,
     /// The entry file's size in bytes.
     pub file_len: u64,
+}
+
+/// How to write one entry, beyond its key and value: see [`Bucket::insert_with`].
+///
+/// Every field is optional; [`WriteOptions::default()`] writes as [`Bucket::insert`] does.
+///
+/// ```
+/// # fn main() -> bucketcache::Result<()> {
+/// use std::time::Duration;
+/// use bucketcache::{Bucket, WriteOptions};
+/// let dir = tempfile::tempdir().unwrap();
+/// let bucket = Bucket::new(dir.path())?;
+/// let key = bucket.key_hash("report")?;
+/// let opts = WriteOptions::default().lifetime(Duration::from_secs(60)).cost(Duration::from_millis(1500));
+/// bucket.insert_with(&key, &vec![1u32, 2], &opts)?;
+/// let hit = bucket.lookup::<Vec<u32>>(&key)?.expect("stored");
+/// assert_eq!(hit.cost, Some(Duration::from_millis(1500)));
+/// assert!(hit.expires.is_some());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct WriteOptions<'a> {
+    /// The function path recorded in the header (the attribute records the cached function's).
+    pub function: Option<&'a str>,
+    /// This entry's lifetime; `None`: the bucket's.
+    pub lifetime: Option<Duration>,
+    /// How long the value took to compute, recorded in the header.
+    pub cost: Option<Duration>,
+    /// A code-independent hash of the call, recorded in the header (the attribute's: function path and arguments).
+    pub call: Option<KeyHash>,
+    /// The code version that computed the value (the first 16 bytes of its digest), recorded in the header.
+    pub code: Option<[u8; 16]>,
+}
+
+impl<'a> WriteOptions<'a> {
+    /// Records `function` as the writer's path.
+    pub fn function(mut self, function: &'a str) -> Self {
+        self.function = Some(function);
+        self
+    }
+
+    /// Gives the entry its own lifetime instead of the bucket's.
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = Some(lifetime);
+        self
+    }
+
+    /// Records how long the value took to compute.
+    pub fn cost(mut self, cost: Duration) -> Self {
+        self.cost = Some(cost);
+        self
+    }
+
+    /// Records a code-independent hash of the call.
+    pub fn call(mut self, call: KeyHash) -> Self {
+        self.call = Some(call);
+        self
+    }
+
+    /// Records the code version.
+    pub fn code(mut self, code: [u8; 16]) -> Self {
+        self.code = Some(code);
+        self
+    }
+}
+
+fn cost_us(cost: Option<Duration>) -> Option<u64> {
+    cost.map(|c| u64::try_from(c.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl Bucket {
@@ -287,6 +362,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 written: entry.written,
                 expires: entry.expires,
                 source: HitSource::Memory,
+                cost: entry.cost,
             }))
         });
         match from_memory.transpose()? {
@@ -320,6 +396,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         }
         let value: V = self.decode(&file[payload_at..], key)?;
         debug!(target: "bucketcache", hash = %key, bytes = file.len(), "loaded entry from file");
+        let cost = header.cost_us.map(Duration::from_micros);
         self.memory.insert_if_unchanged(
             *key,
             stamp,
@@ -330,6 +407,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 expires_ms: header.expires_ms,
                 written: ms_to_date(header.written_ms),
                 expires: header.expires_ms.map(ms_to_date),
+                cost,
                 typed: OnceLock::from(Arc::new(value.clone()) as AnyValue),
             }),
         );
@@ -338,6 +416,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             written: ms_to_date(header.written_ms),
             expires: header.expires_ms.map(ms_to_date),
             source: HitSource::Disk,
+            cost,
         }))
     }
 
@@ -458,7 +537,11 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         value: &V,
         function: Option<&str>,
     ) -> Result<Stored> {
-        let (file, meta) = self.encode_entry(key, value, function)?;
+        let opts = WriteOptions {
+            function,
+            ..WriteOptions::default()
+        };
+        let (file, meta) = self.encode_entry(key, value, &opts)?;
         self.write_file(file, meta, None)
     }
 
@@ -479,40 +562,53 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
-        let lifetime_ms =
-            lifetime.map_or_else(|| self.lifetime_ms.load(Ordering::Relaxed), |l| lifetime_to_ms(Some(l)));
-        let (file, meta) = self.encode_entry_for(key, value, function, lifetime_ms)?;
+        let opts = WriteOptions {
+            function,
+            lifetime,
+            ..WriteOptions::default()
+        };
+        self.insert_with(key, value, &opts)
+    }
+
+    /// Stores a value under a key hash with [`WriteOptions`] (its own lifetime, the function path, cost, call hash
+    /// and code version recorded in the header), and keeps a clone of it in the memory tier.
+    ///
+    /// # Errors
+    /// As [`Bucket::insert`].
+    pub fn insert_with<V>(&self, key: &KeyHash, value: &V, opts: &WriteOptions<'_>) -> Result<Stored>
+    where
+        V: Serialize + Clone + Send + Sync + 'static,
+    {
+        let (file, meta) = self.encode_entry(key, value, opts)?;
         self.write_file(file, meta, Some(Arc::new(value.clone())))
     }
 
-    /// Builds the entry file for a value, stamped with the current time and lifetime.
+    /// Builds the entry file for a value, stamped with the current time and the options' lifetime (else the
+    /// bucket's).
     pub(crate) fn encode_entry<V: Serialize + ?Sized>(
         &self,
         key: &KeyHash,
         value: &V,
-        function: Option<&str>,
+        opts: &WriteOptions<'_>,
     ) -> Result<(Vec<u8>, PendingMeta)> {
-        self.encode_entry_for(key, value, function, self.lifetime_ms.load(Ordering::Relaxed))
-    }
-
-    fn encode_entry_for<V: Serialize + ?Sized>(
-        &self,
-        key: &KeyHash,
-        value: &V,
-        function: Option<&str>,
-        lifetime_ms: u64,
-    ) -> Result<(Vec<u8>, PendingMeta)> {
+        let lifetime_ms = opts
+            .lifetime
+            .map_or_else(|| self.lifetime_ms.load(Ordering::Relaxed), |l| lifetime_to_ms(Some(l)));
         let written_ms = self.now_ms();
         let expires_ms = match lifetime_ms {
             NO_LIFETIME => None,
             ms => Some(written_ms.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))),
         };
+        let cost_us = cost_us(opts.cost);
         let meta = NewEntry {
             key: *key,
             backend: self.backend.id(),
-            function,
+            function: opts.function,
             written_ms,
             expires_ms,
+            cost_us,
+            call: opts.call,
+            code: opts.code,
         };
         let (file, payload_at) = entry::build(meta, |out| self.backend.encode(value, out)).map_err(|source| {
             let e = Error::Encode {
@@ -530,6 +626,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 payload_at,
                 written_ms,
                 expires_ms,
+                cost_us,
             },
         ))
     }
@@ -550,6 +647,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             expires_ms: meta.expires_ms,
             written: ms_to_date(meta.written_ms),
             expires: meta.expires_ms.map(ms_to_date),
+            cost: meta.cost_us.map(Duration::from_micros),
             typed: typed.map(OnceLock::from).unwrap_or_default(),
         };
         self.memory.insert(meta.key, Arc::new(entry));
@@ -621,6 +719,7 @@ pub(crate) struct PendingMeta {
     pub payload_at: usize,
     pub written_ms: i64,
     pub expires_ms: Option<i64>,
+    pub cost_us: Option<u64>,
 }
 
 fn encode_hint<B: Backend>(backend: &B, e: &BoxError) -> &'static str {

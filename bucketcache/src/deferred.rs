@@ -88,7 +88,9 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
         V: Serialize + ?Sized,
     {
         let hash = self.bucket.key_hash(key)?;
-        let (file, meta) = self.bucket.encode_entry(&hash, value, None)?;
+        let (file, meta) = self
+            .bucket
+            .encode_entry(&hash, value, &crate::bucket::WriteOptions::default())?;
         self.pending().insert(
             hash,
             Pending::Write {

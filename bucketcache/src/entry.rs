@@ -1,23 +1,36 @@
-//! The entry file format (version 1): a fixed header, two short strings, the payload.
+//! The entry file format (version 2): a fixed header, two short strings, the payload.
 //!
 //! ```text
 //! offset size  field
 //!  0      8    magic            b"BKTCACHE"
-//!  8      2    format version   u16 LE (= 1)
-//! 10      1    flags            reserved, 0
-//! 11      1    backend id len   u8 (<= 32)
+//!  8      2    format version   u16 LE (= 2)
+//! 10      1    flags            bit 0: the payload is zstd-compressed (reserved; this build never sets it);
+//!                               other bits 0
+//! 11      1    backend id len   u8 (1..=32)
 //! 12      2    function len     u16 LE (0 when the entry did not come from #[bucket_cache])
 //! 14      2    reserved         0
 //! 16      8    written at       i64 LE, milliseconds since the Unix epoch (UTC)
 //! 24      8    expires at       i64 LE, milliseconds since the Unix epoch; i64::MAX = never
-//! 32      8    payload len      u64 LE
-//! 40     32    key hash         the entry's KeyHash (also its file name)
-//! 72     32    checksum         blake3 of every byte of the file except these 32
-//! 104     -    backend id, function path (UTF-8), payload
+//! 32      8    payload len      u64 LE, the payload's length as stored
+//! 40      8    cost             u64 LE, microseconds the value took to compute; u64::MAX = unknown
+//! 48     32    key hash         the entry's KeyHash (also its file name)
+//! 80     32    call hash        a code-independent hash of the call (function path and argument values, without
+//!                               the code version), relating entries of one call across code versions; 0 = none
+//! 112    16    code version     the first 16 bytes of the digest of the code that wrote it; 0 = none
+//! 128    32    payload checksum blake3 of the payload bytes as stored
+//! 160    16    header checksum  the first 16 bytes of blake3 of bytes 0..160 and of the variable part
+//! 176     -    backend id, function path (UTF-8), payload
 //! ```
 //!
-//! The file's length must be exactly `104 + backend len + function len + payload len`; anything else (a truncated
-//! or extended file), a wrong magic, another version or a checksum mismatch makes the file [`Corrupt`].
+//! The header checks itself: [`parse_header`] rejects a header whose checksum fails, so a tool that reads only
+//! headers (the CLI's `ls` and `stats`, prune) never reports a damaged field as a fact. [`verify`] checks the whole
+//! file: header, exact length (`176 + backend len + function len + payload len`) and the payload checksum. Anything
+//! else (a truncated or extended file, a wrong magic, another version, a checksum mismatch) makes the file
+//! [`Corrupt`], which readers treat as a miss.
+//!
+//! Version 1 (104-byte header, one checksum over the file) lived in `entries-v1/`; this build reads and writes
+//! `entries-v2/` only, so an old build never sees a version-2 file and this build ignores version-1 files (they
+//! stay until the `entries-v1` directory is removed by hand).
 
 use std::fmt;
 
@@ -26,19 +39,31 @@ use crate::key::KeyHash;
 /// The first eight bytes of every entry file.
 pub const MAGIC: [u8; 8] = *b"BKTCACHE";
 /// The entry format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Size of the fixed part of the header.
-pub const HEADER_LEN: usize = 104;
+pub const HEADER_LEN: usize = 176;
 /// `expires at` value meaning "never".
 pub const NEVER: i64 = i64::MAX;
+/// `cost` value meaning "unknown".
+const COST_UNKNOWN: u64 = u64::MAX;
 
-const CHECKSUM_AT: usize = 72;
+/// Flag bit: the payload is zstd-compressed (reserved).
+pub const FLAG_ZSTD: u8 = 1;
+const KNOWN_FLAGS: u8 = 0;
+
+const PAYLOAD_LEN_AT: usize = 32;
+const PAYLOAD_SUM_AT: usize = 128;
+const HEADER_SUM_AT: usize = 160;
+const HEADER_SUM_LEN: usize = 16;
 
 /// Everything an entry file says about itself, without its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EntryHeader {
     /// The format version (always [`FORMAT_VERSION`] for a parsed header).
     pub format_version: u16,
+    /// Flag bits (see [`FLAG_ZSTD`]).
+    pub flags: u8,
     /// The backend that encoded the payload ([`Backend::id`](crate::Backend::id)).
     pub backend: String,
     /// The function path the `#[bucket_cache]` attribute recorded, if any.
@@ -47,10 +72,18 @@ pub struct EntryHeader {
     pub written_ms: i64,
     /// When the entry expires, in milliseconds since the Unix epoch; `None` for never.
     pub expires_ms: Option<i64>,
-    /// The payload's length in bytes.
+    /// The payload's length in bytes, as stored.
     pub payload_len: u64,
+    /// How long the value took to compute, in microseconds, when the writer measured it.
+    pub cost_us: Option<u64>,
     /// The entry's key hash.
     pub key: KeyHash,
+    /// The code-independent hash of the call that wrote it, when the writer gave one.
+    pub call: Option<KeyHash>,
+    /// The code version that wrote it (first 16 bytes of its digest), when the writer gave one.
+    pub code: Option<[u8; 16]>,
+    /// blake3 of the payload bytes as stored.
+    pub payload_checksum: [u8; 32],
 }
 
 impl EntryHeader {
@@ -59,10 +92,20 @@ impl EntryHeader {
         self.expires_ms.is_some_and(|e| e <= now_ms)
     }
 
+    /// Length of the header, variable part included: the payload's offset in the file.
+    pub fn header_len(&self) -> u64 {
+        let fn_len = self.function.as_ref().map_or(0, |f| f.len());
+        (HEADER_LEN + self.backend.len() + fn_len) as u64
+    }
+
     /// Total file length this header implies.
     pub fn file_len(&self) -> u64 {
-        let fn_len = self.function.as_ref().map_or(0, |f| f.len());
-        ((HEADER_LEN + self.backend.len() + fn_len) as u64).saturating_add(self.payload_len)
+        self.header_len().saturating_add(self.payload_len)
+    }
+
+    /// The code version as 32 hex digits, when the entry records one.
+    pub fn code_hex(&self) -> Option<String> {
+        self.code.map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
     }
 }
 
@@ -87,6 +130,8 @@ pub enum Corrupt {
         /// Which field.
         field: &'static str,
     },
+    /// The header's own checksum does not match: some header field is damaged, so none is trusted.
+    HeaderChecksumMismatch,
     /// The file's length disagrees with its header (truncated or extended).
     LengthMismatch {
         /// The length the header implies.
@@ -94,10 +139,17 @@ pub enum Corrupt {
         /// The file's length.
         actual: u64,
     },
-    /// The checksum does not match the contents (bit rot, a torn or tampered file).
+    /// The payload checksum does not match the payload (bit rot, a torn or tampered file).
     ChecksumMismatch,
     /// The header names another key than the file's name.
     KeyMismatch,
+    /// The file is larger than the bucket's maximum entry size.
+    TooLarge {
+        /// The file's length.
+        len: u64,
+        /// The maximum.
+        max: u64,
+    },
 }
 
 impl fmt::Display for Corrupt {
@@ -112,14 +164,21 @@ impl fmt::Display for Corrupt {
                 )
             }
             Corrupt::BadHeader { field } => write!(f, "invalid header field `{field}`"),
+            Corrupt::HeaderChecksumMismatch => f.write_str("header checksum mismatch (a damaged header)"),
             Corrupt::LengthMismatch { expected, actual } => {
                 write!(
                     f,
                     "file is {actual} bytes but its header implies {expected} (truncated or extended)"
                 )
             }
-            Corrupt::ChecksumMismatch => f.write_str("checksum mismatch"),
+            Corrupt::ChecksumMismatch => f.write_str("payload checksum mismatch"),
             Corrupt::KeyMismatch => f.write_str("header names another key than the file name"),
+            Corrupt::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "file of {len} bytes exceeds the bucket's maximum entry size of {max} bytes"
+                )
+            }
         }
     }
 }
@@ -136,13 +195,36 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Parses the header from the start of a file (`prefix` may be the whole file or only its first bytes).
-/// Checks magic, version and field ranges, not the length or checksum: see [`verify`].
+fn array_at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&b[at..at + N]);
+    a
+}
+
+/// The header checksum of a header whose variable part ends at `var_end`.
+fn header_checksum(prefix: &[u8], var_end: usize) -> [u8; HEADER_SUM_LEN] {
+    let mut h = blake3::Hasher::new();
+    h.update(&prefix[..HEADER_SUM_AT]);
+    h.update(&prefix[HEADER_LEN..var_end]);
+    let mut out = [0u8; HEADER_SUM_LEN];
+    out.copy_from_slice(&h.finalize().as_bytes()[..HEADER_SUM_LEN]);
+    out
+}
+
+/// Parses and checks the header at the start of a file (`prefix` may be the whole file or only its first bytes, as
+/// long as it holds the variable part). Checks magic, version, field ranges and the header checksum, not the
+/// file's length or the payload: see [`verify`].
 ///
 /// # Errors
 /// The reason the prefix is not an entry header.
 pub fn parse_header(prefix: &[u8]) -> Result<EntryHeader, Corrupt> {
     if prefix.len() < HEADER_LEN {
+        // Short, but say "another version" when it is one: a useful message for a v1 file.
+        if prefix.len() >= 10 && prefix[..8] == MAGIC && u16_at(prefix, 8) != FORMAT_VERSION {
+            return Err(Corrupt::UnsupportedVersion {
+                version: u16_at(prefix, 8),
+            });
+        }
         return Err(Corrupt::TooShort {
             len: prefix.len() as u64,
         });
@@ -167,6 +249,13 @@ pub fn parse_header(prefix: &[u8]) -> Result<EntryHeader, Corrupt> {
             len: prefix.len() as u64,
         });
     }
+    if prefix[HEADER_SUM_AT..HEADER_SUM_AT + HEADER_SUM_LEN] != header_checksum(prefix, var_end) {
+        return Err(Corrupt::HeaderChecksumMismatch);
+    }
+    let flags = prefix[10];
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(Corrupt::BadHeader { field: "flags" });
+    }
     let backend = std::str::from_utf8(&prefix[HEADER_LEN..HEADER_LEN + backend_len])
         .map_err(|_| Corrupt::BadHeader { field: "backend id" })?
         .to_owned();
@@ -179,18 +268,23 @@ pub fn parse_header(prefix: &[u8]) -> Result<EntryHeader, Corrupt> {
                 .to_owned(),
         )
     };
-    let written_ms = u64_at(prefix, 16) as i64;
     let expires_raw = u64_at(prefix, 24) as i64;
-    let mut key = [0u8; 32];
-    key.copy_from_slice(&prefix[40..72]);
+    let cost = u64_at(prefix, 40);
+    let call: [u8; 32] = array_at(prefix, 80);
+    let code: [u8; 16] = array_at(prefix, 112);
     Ok(EntryHeader {
         format_version: version,
+        flags,
         backend,
         function,
-        written_ms,
+        written_ms: u64_at(prefix, 16) as i64,
         expires_ms: (expires_raw != NEVER).then_some(expires_raw),
-        payload_len: u64_at(prefix, 32),
-        key: KeyHash(key),
+        payload_len: u64_at(prefix, PAYLOAD_LEN_AT),
+        cost_us: (cost != COST_UNKNOWN).then_some(cost),
+        key: KeyHash(array_at(prefix, 48)),
+        call: (call != [0; 32]).then_some(KeyHash(call)),
+        code: (code != [0; 16]).then_some(code),
+        payload_checksum: array_at(prefix, PAYLOAD_SUM_AT),
     })
 }
 
@@ -198,14 +292,13 @@ pub fn parse_header(prefix: &[u8]) -> Result<EntryHeader, Corrupt> {
 /// parse the header: at most this many.
 pub const MAX_HEADER_LEN: usize = HEADER_LEN + crate::backend::MAX_BACKEND_ID_LEN + u16::MAX as usize;
 
-fn checksum(file: &[u8]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(&file[..CHECKSUM_AT]);
-    h.update(&file[CHECKSUM_AT + 32..]);
-    *h.finalize().as_bytes()
+/// The payload checksum of `payload`.
+pub fn payload_checksum(payload: &[u8]) -> [u8; 32] {
+    *blake3::hash(payload).as_bytes()
 }
 
-/// Checks a whole file: header, exact length and checksum. Returns the header and the payload's offset.
+/// Checks a whole file: header (with its checksum), exact length and payload checksum. Returns the header and
+/// the payload's offset.
 ///
 /// # Errors
 /// The reason the file is not a valid entry.
@@ -218,10 +311,10 @@ pub fn verify(file: &[u8]) -> Result<(EntryHeader, usize), Corrupt> {
             actual: file.len() as u64,
         });
     }
-    if file[CHECKSUM_AT..CHECKSUM_AT + 32] != checksum(file) {
+    let payload_at = header.header_len() as usize;
+    if payload_checksum(&file[payload_at..]) != header.payload_checksum {
         return Err(Corrupt::ChecksumMismatch);
     }
-    let payload_at = file.len() - header.payload_len as usize;
     Ok((header, payload_at))
 }
 
@@ -233,10 +326,13 @@ pub(crate) struct NewEntry<'a> {
     pub function: Option<&'a str>,
     pub written_ms: i64,
     pub expires_ms: Option<i64>,
+    pub cost_us: Option<u64>,
+    pub call: Option<KeyHash>,
+    pub code: Option<[u8; 16]>,
 }
 
-/// Builds an entry file in one buffer: the header, then the payload `encode` appends, then the length and
-/// checksum are filled in. Returns the file bytes and the payload offset.
+/// Builds an entry file in one buffer: the header, then the payload `encode` appends, then the length and the two
+/// checksums are filled in. Returns the file bytes and the payload offset.
 pub(crate) fn build<E>(
     meta: NewEntry<'_>,
     encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
@@ -255,16 +351,28 @@ pub(crate) fn build<E>(
     out.extend_from_slice(&meta.written_ms.to_le_bytes());
     out.extend_from_slice(&meta.expires_ms.unwrap_or(NEVER).to_le_bytes());
     out.extend_from_slice(&[0u8; 8]); // payload length, filled in below
+    out.extend_from_slice(
+        &meta
+            .cost_us
+            .map_or(COST_UNKNOWN, |c| c.min(COST_UNKNOWN - 1))
+            .to_le_bytes(),
+    );
     out.extend_from_slice(meta.key.as_bytes());
-    out.extend_from_slice(&[0u8; 32]); // checksum, filled in below
+    out.extend_from_slice(&meta.call.map_or([0u8; 32], |c| c.0));
+    out.extend_from_slice(&meta.code.unwrap_or([0; 16]));
+    out.extend_from_slice(&[0u8; 32]); // payload checksum, filled in below
+    out.extend_from_slice(&[0u8; HEADER_SUM_LEN]); // header checksum, filled in below
+    debug_assert_eq!(out.len(), HEADER_LEN);
     out.extend_from_slice(backend);
     out.extend_from_slice(function);
     let payload_at = out.len();
     encode(&mut out)?;
     let payload_len = (out.len() - payload_at) as u64;
-    out[32..40].copy_from_slice(&payload_len.to_le_bytes());
-    let sum = checksum(&out);
-    out[CHECKSUM_AT..CHECKSUM_AT + 32].copy_from_slice(&sum);
+    out[PAYLOAD_LEN_AT..PAYLOAD_LEN_AT + 8].copy_from_slice(&payload_len.to_le_bytes());
+    let sum = payload_checksum(&out[payload_at..]);
+    out[PAYLOAD_SUM_AT..PAYLOAD_SUM_AT + 32].copy_from_slice(&sum);
+    let hsum = header_checksum(&out, payload_at);
+    out[HEADER_SUM_AT..HEADER_SUM_AT + HEADER_SUM_LEN].copy_from_slice(&hsum);
     Ok((out, payload_at))
 }
 
@@ -272,15 +380,21 @@ pub(crate) fn build<E>(
 mod tests {
     use super::*;
 
-    fn sample(function: Option<&str>) -> Vec<u8> {
-        let meta = NewEntry {
+    fn meta(function: Option<&str>) -> NewEntry<'_> {
+        NewEntry {
             key: KeyHash([7; 32]),
             backend: "json",
             function,
             written_ms: 1_700_000_000_000,
             expires_ms: Some(1_700_000_360_000),
-        };
-        build::<()>(meta, |out| {
+            cost_us: Some(1_500_000),
+            call: Some(KeyHash([9; 32])),
+            code: Some([3; 16]),
+        }
+    }
+
+    fn sample(function: Option<&str>) -> Vec<u8> {
+        build::<()>(meta(function), |out| {
             out.extend_from_slice(b"[1,2,3]");
             Ok(())
         })
@@ -297,8 +411,23 @@ mod tests {
         assert_eq!(h.function.as_deref(), Some("crate::f"));
         assert_eq!(h.expires_ms, Some(1_700_000_360_000));
         assert_eq!(h.key, KeyHash([7; 32]));
+        assert_eq!(h.cost_us, Some(1_500_000));
+        assert_eq!(h.call, Some(KeyHash([9; 32])));
+        assert_eq!(h.code, Some([3; 16]));
+        assert_eq!(h.code_hex().as_deref(), Some("03".repeat(16).as_str()));
         assert!(h.is_expired_at(1_700_000_360_000));
         assert!(!h.is_expired_at(1_700_000_359_999));
+    }
+
+    #[test]
+    fn unknown_optional_fields_read_as_none() {
+        let mut m = meta(None);
+        m.cost_us = None;
+        m.call = None;
+        m.code = None;
+        let (file, _) = build::<()>(m, |_| Ok(())).expect("builds");
+        let h = parse_header(&file).expect("valid");
+        assert_eq!((h.cost_us, h.call, h.code), (None, None, None));
     }
 
     #[test]
@@ -317,5 +446,30 @@ mod tests {
         let mut longer = file.clone();
         longer.push(0);
         assert!(matches!(verify(&longer), Err(Corrupt::LengthMismatch { .. })));
+    }
+
+    #[test]
+    fn every_header_flip_fails_the_header_alone() {
+        // Header-only readers (CLI `ls`, `stats`, prune) must never see a damaged field as valid.
+        let file = sample(Some("client::Client::fetch"));
+        let var_end = verify(&file).expect("valid").1;
+        for i in 0..var_end {
+            for bit in 0..8 {
+                let mut f = file.clone();
+                f[i] ^= 1 << bit;
+                assert!(
+                    parse_header(&f[..var_end]).is_err(),
+                    "flip byte {i} bit {bit} of the header"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_version_1_file_is_reported_as_such() {
+        let mut v1 = vec![0u8; 104];
+        v1[..8].copy_from_slice(&MAGIC);
+        v1[8] = 1;
+        assert_eq!(parse_header(&v1), Err(Corrupt::UnsupportedVersion { version: 1 }));
     }
 }

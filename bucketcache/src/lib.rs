@@ -75,15 +75,16 @@
 //! # On-disk layout
 //!
 //! ```text
-//! <bucket dir>/entries-v1/<first 2 hex digits>/<64 hex digits of the key hash>
+//! <bucket dir>/entries-v2/<first 2 hex digits>/<64 hex digits of the key hash>
 //! <bucket dir>/locks-v1/ranges.lock                                     (Linux: one byte-range lock per key)
 //! <bucket dir>/locks-v1/<first 2 hex digits>/<64 hex digits>.lock      (elsewhere: only while a flight computes)
 //! ```
 //!
-//! The `entries-v1` directory names the entry format version, so a future format never misreads an old file.
-//! Each entry file holds a 104-byte header (magic `BKTCACHE`, format version, backend id, function path, written
-//! and expiry times, payload length, key hash, blake3 checksum of the whole file) and the payload; see
-//! [`entry`] for the byte layout. Writes go to a temporary file (`.tmp-<pid>-<random>`) in the same directory and
+//! The `entries-v2` directory names the entry format version, so a future format never misreads an old file (and
+//! entries of format 1, in `entries-v1`, are ignored by this build). Each entry file holds a 176-byte header
+//! (magic `BKTCACHE`, format version, backend id, function path, written and expiry times, payload length, the
+//! value's computation time, key hash, a code-independent call hash, the code version, a blake3 checksum of the
+//! payload, and a checksum of the header itself) and the payload; see [`entry`] for the byte layout. Writes go to a temporary file (`.tmp-<pid>-<random>`) in the same directory and
 //! are renamed into place, so a reader in any process sees the old entry or the new one, never a torn one.
 //! Directories are created with mode 0700 and files with 0600 on Unix: the cache holds your values, in clear.
 //!
@@ -133,7 +134,7 @@
 //!   mode. On other platforms the directory inherits its parent's access control. Do not point a bucket at a
 //!   directory other users can write to, and treat the cache as sensitive as the values you cache.
 //! - **Keys are hashes.** A file name is the 64 hex digits of a blake3 hash of the key, so no key, however
-//!   crafted (`"../../etc/passwd"`), can name a path outside the bucket's `entries-v1/` directory.
+//!   crafted (`"../../etc/passwd"`), can name a path outside the bucket's `entries-v2/` directory.
 //! - **Decoding untrusted files is bounded.** A cache file is checked (length, checksum, key, backend) before its
 //!   payload is decoded, but someone who can write to the directory can forge a valid checksum. Decoding is bounded
 //!   by the payload's size anyway: bincode's byte-claim limit is 64 times the payload (at least 1 MiB); declared
@@ -200,7 +201,7 @@ pub use backend::{JsonBackend, JsonConfig};
 #[cfg(feature = "msgpack")]
 pub use backend::{MessagePackBackend, MessagePackConfig};
 pub use bound::RESCAN_MIN_WRITES;
-pub use bucket::{Bucket, Hit, HitSource, Stored};
+pub use bucket::{Bucket, Hit, HitSource, Stored, WriteOptions};
 pub use builder::{BucketBuilder, DEFAULT_MEMORY_MAX_BYTES};
 pub use call_info::{CachedCallInfo, CallArg};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -406,9 +407,9 @@ pub use store::Durability;
 /// }
 ///
 /// assert_eq!(report(2026), ["report 2026"]);
-/// assert!(std::path::Path::new("cache/reports/entries-v1").is_dir());
+/// assert!(std::path::Path::new("cache/reports/entries-v2").is_dir());
 /// assert_eq!(square(12), 144);
-/// assert!(dir.path().join("default/entries-v1").is_dir());
+/// assert!(dir.path().join("default/entries-v2").is_dir());
 /// ```
 ///
 /// These buckets are shared process-wide per (directory, backend), so functions in one directory share one memory

@@ -34,6 +34,8 @@ pub(crate) struct MemEntry {
     /// The write time and `expires_ms` as dates, computed once so a hit need not convert them.
     pub written: DateTime<Utc>,
     pub expires: Option<DateTime<Utc>>,
+    /// How long the value took to compute, when recorded.
+    pub cost: Option<std::time::Duration>,
     /// The value decoded as the type it was last read or written as.
     pub typed: OnceLock<AnyValue>,
 }

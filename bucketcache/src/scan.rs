@@ -1,4 +1,4 @@
-//! Walking a bucket's directory: every file under `entries-v1/`, what its name says it is, and its header.
+//! Walking a bucket's directory: every file under `entries-v2/`, what its name says it is, and its header.
 //!
 //! This is the read-only half of pruning, public so tools (the `bucketcache` command-line tool, a size bound, your
 //! own scripts) can inspect a cache without opening a [`Bucket`](crate::Bucket):
@@ -39,7 +39,7 @@ use crate::store::{self, ENTRIES_DIR, TEMP_PREFIX};
 
 pub use crate::prune::TEMP_MAX_AGE;
 
-/// The entries directory of the bucket in `bucket_dir` (`<bucket_dir>/entries-v1`).
+/// The entries directory of the bucket in `bucket_dir` (`<bucket_dir>/entries-v2`).
 pub fn entries_dir(bucket_dir: &Path) -> PathBuf {
     bucket_dir.join(ENTRIES_DIR)
 }
@@ -74,7 +74,7 @@ pub struct Walk {
     current: Option<fs::ReadDir>,
 }
 
-/// Lists every file in the fan-out directories of `entries` (the `entries-v1` directory, see [`entries_dir`]).
+/// Lists every file in the fan-out directories of `entries` (the `entries-v2` directory, see [`entries_dir`]).
 ///
 /// Items are `Err` when a fan-out directory cannot be listed; the walk then goes on with the next one.
 ///

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <bucket dir>/
-//!   entries-v1/            one directory per entry format version
+//!   entries-v2/            one directory per entry format version
 //!     3f/                  fan-out: the first two hex digits of the key hash (256 directories)
 //!       3fa2…e1            one file per entry, named by the key hash's 64 hex digits
 //!       .tmp-4711-Xq3a9    a write in progress (or left by a crash): `.tmp-<pid>-<random>`
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::key::KeyHash;
 
-/// Name of the directory holding version-1 entries, under the bucket directory.
-pub const ENTRIES_DIR: &str = "entries-v1";
+/// Name of the directory holding version-2 entries, under the bucket directory.
+pub const ENTRIES_DIR: &str = "entries-v2";
 /// Prefix of temporary files.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn entry_paths_fan_out_by_the_first_byte() {
         let k = KeyHash([0xab; 32]);
-        let p = entry_path(Path::new("/c/entries-v1"), &k);
-        assert_eq!(p, Path::new("/c/entries-v1/ab").join("ab".repeat(32)));
+        let p = entry_path(Path::new("/c/entries-v2"), &k);
+        assert_eq!(p, Path::new("/c/entries-v2/ab").join("ab".repeat(32)));
     }
 }

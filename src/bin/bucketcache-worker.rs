@@ -348,7 +348,7 @@ fn fill(bucket: &Bucket) -> Result<i32, String> {
 }
 
 fn count_temp_files(root: &std::path::Path) -> usize {
-    let Ok(fans) = std::fs::read_dir(root.join("entries-v1")) else {
+    let Ok(fans) = std::fs::read_dir(root.join("entries-v2")) else {
         return 0;
     };
     fans.flatten()

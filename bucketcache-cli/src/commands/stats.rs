@@ -26,7 +26,7 @@ struct Stats {
     stale_temp_files: Tally,
     other_files: Tally,
     unreadable: Vec<FileProblem>,
-    /// Every file under `entries-v1/`.
+    /// Every file under `entries-v2/`.
     total_bytes: u64,
     oldest_written: Option<String>,
     newest_written: Option<String>,
