@@ -192,6 +192,9 @@ pub mod fuzz {
     }
 }
 
+#[cfg(feature = "redis")]
+pub mod redis_server;
+
 /// Child processes of the cross-process tests.
 pub mod child {
     /// Waits for a child spawned with piped output; panics (with its status, stdout and stderr) unless it

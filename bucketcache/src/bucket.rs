@@ -20,6 +20,7 @@ use crate::error::{BoxError, Error, Result};
 use crate::key::{DefaultKeyMaker, KeyHash, KeyMaker};
 use crate::memory::{AnyValue, MemEntry, MemoryTier};
 use crate::store::{self, Durability};
+use crate::tier::{Count, Guarded, SharedStats};
 
 /// `lifetime_ms` value meaning "no lifetime".
 const NO_LIFETIME: u64 = u64::MAX;
@@ -41,6 +42,8 @@ pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
     pub(crate) log_full_keys: bool,
     /// The size bound and its index (bound.rs); inert when none was configured.
     pub(crate) bound: Bound,
+    /// The shared tier behind the directory, with its failure policy (tier/).
+    pub(crate) shared: Option<Guarded>,
 }
 
 /// Where a hit was served from.
@@ -51,6 +54,8 @@ pub enum HitSource {
     Memory,
     /// The entry file.
     Disk,
+    /// The shared tier (another machine computed it); the entry was copied into the local tiers.
+    Shared,
 }
 
 /// A value found in a bucket, with its entry's dates.
@@ -94,6 +99,14 @@ pub struct Stored {
     pub expires: Option<DateTime<Utc>>,
     /// The entry file's size in bytes.
     pub file_len: u64,
+}
+
+/// A bucket's counters: see [`Bucket::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BucketStats {
+    /// The shared tier's counters, when one is attached.
+    pub shared: Option<SharedStats>,
 }
 
 /// How to write one entry, beyond its key and value: see [`Bucket::insert_with`].
@@ -204,6 +217,7 @@ pub(crate) struct Parts<B, K> {
     pub clock: Arc<dyn Clock>,
     pub log_full_keys: bool,
     pub bound: BoundConfig,
+    pub shared: Option<Guarded>,
 }
 
 fn lifetime_to_ms(lifetime: Option<Duration>) -> u64 {
@@ -229,6 +243,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             clock: p.clock,
             log_full_keys: p.log_full_keys,
             bound: Bound::new(p.bound),
+            shared: p.shared,
         }
     }
 
@@ -385,9 +400,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         // Noted before the read: if the key is written or removed meanwhile, what we read must not go to memory.
         let stamp = self.memory.stamp(key);
         let Some(file) = store::read_file(&path)? else {
-            return Ok(None);
+            return self.load_shared(key, stamp);
         };
-        let Some((header, payload_at)) = self.check_file(&path, key, &file) else {
+        let Some((header, payload_at)) = self.check_file(&path.display(), key, &file) else {
             return Ok(None);
         };
         if header.is_expired_at(self.now_ms()) {
@@ -420,21 +435,133 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         }))
     }
 
+    /// Reads `key` from the shared tier after a local miss: a verified, unexpired entry is copied into the
+    /// directory (its original stamps kept: the bytes are the same) and memory. Every shared failure is a miss.
+    fn load_shared<V>(&self, key: &KeyHash, stamp: u64) -> Result<Option<Hit<V>>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let Some(shared) = self.shared.as_ref() else {
+            return Ok(None);
+        };
+        let Some(Some(file)) = shared.call("get", |t| t.get(key)) else {
+            if shared.available() {
+                shared.count(Count::Miss);
+            }
+            return Ok(None);
+        };
+        let origin = format_args!("{} tier, key {key}", shared.tier().name());
+        let Some((header, payload_at)) = self.check_file(&origin, key, &file) else {
+            shared.count(Count::Rejected);
+            shared.count(Count::Miss);
+            return Ok(None);
+        };
+        if header.is_expired_at(self.now_ms()) {
+            shared.count(Count::Miss);
+            return Ok(None);
+        }
+        let value: V = self.decode(&file[payload_at..], key)?;
+        shared.count(Count::Hit);
+        debug!(target: "bucketcache", hash = %key, bytes = file.len(), tier = shared.tier().name(), "loaded entry from the shared tier");
+        let meta = PendingMeta {
+            key: *key,
+            payload_at,
+            written_ms: header.written_ms,
+            expires_ms: header.expires_ms,
+            cost_us: header.cost_us,
+        };
+        // Into the local tiers, unless the key was written or removed meanwhile (then that write wins).
+        if self.memory.stamp(key) == stamp {
+            if let Err(e) = self.write_local(file, meta, Some(Arc::new(value.clone())), |_| {}) {
+                debug!(target: "bucketcache", hash = %key, error = %e, "could not copy the shared entry locally");
+            }
+        }
+        Ok(Some(Hit {
+            value,
+            written: ms_to_date(header.written_ms),
+            expires: header.expires_ms.map(ms_to_date),
+            source: HitSource::Shared,
+            cost: header.cost_us.map(Duration::from_micros),
+        }))
+    }
+
+    /// The entry for `key` from the shared tier only (the local tiers are filled on a hit): for waiters on another
+    /// machine's lease.
+    pub(crate) fn lookup_shared_only<V>(&self, key: &KeyHash) -> Result<Option<Hit<V>>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let stamp = self.memory.stamp(key);
+        self.load_shared(key, stamp)
+    }
+
+    /// Writes a built entry to the shared tier, unless it is read-only, the entry is over its size limit, or the
+    /// entry has already expired. The time-to-live is the entry's remaining lifetime.
+    fn upload(&self, file: &[u8], meta: &PendingMeta) {
+        let Some(shared) = self.shared.as_ref() else {
+            return;
+        };
+        let tier = shared.tier();
+        if tier.read_only() || file.len() as u64 > tier.max_value_bytes() {
+            shared.count(Count::WriteSkipped);
+            return;
+        }
+        let ttl = match meta.expires_ms {
+            None => None,
+            Some(expires) => match u64::try_from(expires.saturating_sub(self.now_ms())) {
+                Ok(left) if left > 0 => Some(Duration::from_millis(left)),
+                _ => {
+                    shared.count(Count::WriteSkipped);
+                    return;
+                }
+            },
+        };
+        if shared.call("put", |t| t.put(&meta.key, file, ttl)).is_some() {
+            shared.count(Count::Write);
+        }
+    }
+
+    /// Removes `key`'s entry from the shared tier (local tiers untouched): `Ok(true)` when there was one, `Ok(false)`
+    /// when there was none, no shared tier is attached, or the tier is unavailable (see [`Bucket::stats`]).
+    ///
+    /// # Errors
+    /// [`Error::Key`] for a key that cannot be serialized.
+    pub fn remove_shared<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool> {
+        let hash = self.key_hash(key)?;
+        Ok(self
+            .shared
+            .as_ref()
+            .and_then(|s| s.call("remove", |t| t.remove(&hash)))
+            .unwrap_or(false))
+    }
+
+    /// The bucket's counters.
+    pub fn stats(&self) -> BucketStats {
+        BucketStats {
+            shared: self.shared.as_ref().map(Guarded::stats),
+        }
+    }
+
     /// Verifies a file read for `key`; `None` (and a `warn`) when it cannot be used.
-    fn check_file(&self, path: &Path, key: &KeyHash, file: &[u8]) -> Option<(entry::EntryHeader, usize)> {
+    fn check_file(
+        &self,
+        origin: &dyn std::fmt::Display,
+        key: &KeyHash,
+        file: &[u8],
+    ) -> Option<(entry::EntryHeader, usize)> {
         match entry::verify(file) {
             Err(reason) => {
-                warn!(target: "bucketcache", path = %path.display(), %reason, "corrupt entry read as a miss; the next write replaces it");
+                warn!(target: "bucketcache", path = %origin, %reason, "corrupt entry read as a miss; the next write replaces it");
                 None
             }
             Ok((header, _)) if header.key != *key => {
-                warn!(target: "bucketcache", path = %path.display(), reason = %entry::Corrupt::KeyMismatch, "corrupt entry read as a miss; the next write replaces it");
+                warn!(target: "bucketcache", path = %origin, reason = %entry::Corrupt::KeyMismatch, "corrupt entry read as a miss; the next write replaces it");
                 None
             }
             Ok((header, _)) if header.backend != self.backend.id() => {
                 warn!(
                     target: "bucketcache",
-                    path = %path.display(),
+                    path = %origin,
                     found = %header.backend,
                     expected = self.backend.id(),
                     "entry written by another backend read as a miss; the next write replaces it"
@@ -503,7 +630,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let Some(file) = store::read_file(&path)? else {
             return Ok(false);
         };
-        match self.check_file(&path, key, &file) {
+        match self.check_file(&path.display(), key, &file) {
             Some((header, _)) if header.is_expired_at(now) => {
                 self.expire(key);
                 Ok(false)
@@ -631,14 +758,27 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         ))
     }
 
-    /// Writes a built entry file into place and updates the memory tier.
+    /// Writes a built entry file into place, updates the memory tier, and writes it through to the shared tier.
     pub(crate) fn write_file(&self, file: Vec<u8>, meta: PendingMeta, typed: Option<AnyValue>) -> Result<Stored> {
+        self.write_local(file, meta, typed, |file| self.upload(file, &meta))
+    }
+
+    /// Writes a built entry file into place, runs `after_disk` on its bytes (the write-through), and updates the
+    /// memory tier.
+    fn write_local(
+        &self,
+        file: Vec<u8>,
+        meta: PendingMeta,
+        typed: Option<AnyValue>,
+        after_disk: impl FnOnce(&[u8]),
+    ) -> Result<Stored> {
         let path = self.entry_path(&meta.key);
         if let Err(e) = store::write_atomic(&path, &file, self.durability) {
             warn!(target: "bucketcache", hash = %meta.key, error = %e, "write failed");
             return Err(e);
         }
         debug!(target: "bucketcache", hash = %meta.key, bytes = file.len(), "wrote entry");
+        after_disk(&file);
         let file_len = file.len() as u64;
         let entry = MemEntry {
             file_len,

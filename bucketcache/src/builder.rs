@@ -11,6 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::key::{DefaultKeyMaker, KeyMaker};
 use crate::store::{self, Durability, ENTRIES_DIR};
+use crate::tier::{Guarded, SharedTier, DEFAULT_COOL_OFF};
 
 /// Default bound of the memory tier: 64 MiB.
 pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -43,6 +44,9 @@ pub struct BucketBuilder<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMa
     log_full_keys: bool,
     /// `max_size` / `max_entries` (bound.rs).
     bound: BoundConfig,
+    /// The shared tier (tier/), with its cool-off.
+    shared: Option<Box<dyn SharedTier>>,
+    cool_off: Duration,
 }
 
 impl BucketBuilder {
@@ -58,6 +62,8 @@ impl BucketBuilder {
             clock: Arc::new(SystemClock),
             log_full_keys: false,
             bound: BoundConfig::default(),
+            shared: None,
+            cool_off: DEFAULT_COOL_OFF,
         }
     }
 }
@@ -114,6 +120,8 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             clock: self.clock,
             log_full_keys: self.log_full_keys,
             bound: self.bound,
+            shared: self.shared,
+            cool_off: self.cool_off,
         }
     }
 
@@ -130,6 +138,8 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             clock: self.clock,
             log_full_keys: self.log_full_keys,
             bound: self.bound,
+            shared: self.shared,
+            cool_off: self.cool_off,
         }
     }
 
@@ -192,6 +202,21 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
         self
     }
 
+    /// A shared tier behind the directory (default: none), e.g. a `RedisTier` (feature `redis`): a local miss
+    /// reads it (a verified hit is copied into the directory and memory with its original stamps), and every write
+    /// goes through to it. Its failures are misses or skipped writes, never errors: see [`crate::tier`].
+    pub fn shared(mut self, tier: impl SharedTier) -> Self {
+        self.shared = Some(Box::new(tier));
+        self
+    }
+
+    /// How long the shared tier is skipped after a failure (default [`DEFAULT_COOL_OFF`], 30 s), so a dead server
+    /// costs one timeout per cool-off, not one per call.
+    pub fn shared_cool_off(mut self, cool_off: Duration) -> Self {
+        self.cool_off = cool_off;
+        self
+    }
+
     /// Opens the bucket, creating its directory (and parents) if missing, with mode 0700 on Unix.
     ///
     /// # Errors
@@ -235,6 +260,7 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             clock: self.clock,
             log_full_keys: self.log_full_keys,
             bound: self.bound,
+            shared: self.shared.map(|t| Guarded::from_box(t, self.cool_off)),
         }))
     }
 }

@@ -190,6 +190,7 @@ mod prune;
 pub mod scan;
 mod site;
 pub mod store;
+pub mod tier;
 
 #[doc(hidden)]
 pub mod __private;
@@ -201,7 +202,7 @@ pub use backend::{JsonBackend, JsonConfig};
 #[cfg(feature = "msgpack")]
 pub use backend::{MessagePackBackend, MessagePackConfig};
 pub use bound::RESCAN_MIN_WRITES;
-pub use bucket::{Bucket, Hit, HitSource, Stored, WriteOptions};
+pub use bucket::{Bucket, BucketStats, Hit, HitSource, Stored, WriteOptions};
 pub use builder::{BucketBuilder, DEFAULT_MEMORY_MAX_BYTES};
 pub use call_info::{CachedCallInfo, CallArg};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -215,6 +216,10 @@ pub use key::{
 pub use lock::{CrossFlight, CrossFlightGuard, FlightRole, DEFAULT_FLIGHT_WAIT_LIMIT};
 pub use prune::PrunedFilesInfo;
 pub use store::Durability;
+pub use tier::lease::{LeaseGuard, SharedFlight};
+#[cfg(feature = "redis")]
+pub use tier::redis::{RedisTier, RedisTierBuilder};
+pub use tier::{SharedStats, SharedTier, TierError};
 
 #[cfg(feature = "macros")]
 /// Caches a function's results in a [`Bucket`]: a call hashes its arguments, returns the stored value on a hit
