@@ -179,6 +179,7 @@ mod call_info;
 mod clock;
 mod default_bucket;
 mod deferred;
+mod dirfd;
 pub mod entry;
 mod error;
 mod flight;
