@@ -37,7 +37,7 @@
 //! [`ScannedFile::remove`] act on that handle, never on a path resolved again, so a directory swapped for a link
 //! after the listing cannot redirect them. Reads open with `O_NOFOLLOW | O_NONBLOCK`, accept regular files only,
 //! and are bounded ([`ScannedFile::read`] takes the largest size to read, see
-//! [`DEFAULT_MAX_ENTRY_BYTES`](crate::store::DEFAULT_MAX_ENTRY_BYTES), and refuses sparse files).
+//! [`DEFAULT_MAX_ENTRY_BYTES`], and refuses sparse files).
 
 use std::fs::File;
 use std::io::{self, Read};

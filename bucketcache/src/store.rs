@@ -7,6 +7,9 @@
 //!       3fa2…e1            one file per entry, named by the key hash's 64 hex digits
 //!       .tmp-4711-Xq3a9    a write in progress (or left by a crash): `.tmp-<pid>-<random>`
 //! ```
+//!
+//! Every operation goes through the bucket's open directory handles (`Entries`, `dirfd.rs`), never through a path
+//! resolved again: see the crate docs' Security section.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -43,7 +46,7 @@ pub(crate) struct Entries {
     max_entry_bytes: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Dirs {
     root: Arc<Dir>,
     entries: Arc<Dir>,
@@ -70,18 +73,14 @@ impl Entries {
         })
     }
 
-    fn current(&self) -> Dirs {
-        self.dirs.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     /// The bucket directory's handle.
     pub(crate) fn root(&self) -> Arc<Dir> {
-        self.current().root
+        Arc::clone(&self.dirs.read().unwrap_or_else(|p| p.into_inner()).root)
     }
 
-    /// The entries directory's handle.
+    /// The entries directory's handle (one read lock and one reference count on the hit path).
     pub(crate) fn dir(&self) -> Arc<Dir> {
-        self.current().entries
+        Arc::clone(&self.dirs.read().unwrap_or_else(|p| p.into_inner()).entries)
     }
 
     /// Opens the directories again from the bucket's path (creating them with `create`) unless the handle held
