@@ -293,6 +293,31 @@ fn row5_a_fifo_under_an_entry_name_is_a_quick_miss() {
     bucket.insert("k", &1u32).expect("the next write replaces it");
     bucket.unload_all();
     assert_eq!(bucket.get::<u32>("k").expect("get"), Some(1));
+
+    // A device that never ends (`/dev/zero`'s numbers), where the system lets this process make one.
+    let key = bucket.key_hash("z").expect("hash");
+    let path = bucket.entry_path(&key);
+    std::fs::create_dir_all(path.parent().expect("fan")).expect("mkdir");
+    let made = std::process::Command::new("mknod")
+        .arg(&path)
+        .args(["c", "1", "5"])
+        .output();
+    if made.is_ok_and(|o| o.status.success()) {
+        let started = Instant::now();
+        assert_eq!(bucket.get::<u32>("z").expect("get"), None, "a device is a miss");
+        bucket.prune_directory().expect("prune");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        println!(
+            "attack 5: /dev/zero's device node under an entry's name: a miss in {:?}",
+            started.elapsed()
+        );
+    } else {
+        println!("attack 5: cannot make a device node here; the device case is not run");
+    }
 }
 
 /// Writes `bytes` as a sparse file of `len` bytes: only its 4 KiB blocks that are not all zeros are written.

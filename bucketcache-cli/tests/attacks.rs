@@ -173,6 +173,14 @@ fn row5_a_fifo_under_an_entry_name_hangs_no_command() {
         .status()
         .expect("mkfifo")
         .success());
+    // And `/dev/zero`'s device node under another entry's name, where the system lets this process make one.
+    let zero = cache.entry_path(&cache.json[1]);
+    std::fs::remove_file(&zero).expect("rm");
+    let made = std::process::Command::new("mknod")
+        .arg(&zero)
+        .args(["c", "1", "5"])
+        .output();
+    println!("attack 5: device node made: {}", made.is_ok_and(|o| o.status.success()));
     let hex = cache.json[0].to_hex();
     let show: &[&str] = &["show", &hex];
     for cmd in COMMANDS.iter().copied().chain([show]) {

@@ -19,6 +19,7 @@ use std::time::SystemTime;
 
 /// What `fstat` says about an open file (or `lstat` about a name).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) struct FileInfo {
     /// Size in bytes.
     pub len: u64,
@@ -41,6 +42,7 @@ pub(crate) fn symlink_error(path: &Path) -> io::Error {
     ))
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 fn not_ours(path: &Path, owner: u32, me: u32) -> io::Error {
     io::Error::new(
         io::ErrorKind::PermissionDenied,
