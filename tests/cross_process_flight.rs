@@ -1,5 +1,7 @@
 //! Cross-process single flight: processes computing the same cold key compute it once; a killed computer does not
-//! make the others wait forever; a wait limit bounds the wait on a live one.
+//! make the others wait forever; a wait limit bounds the wait on a live one. Every test runs through both
+//! protocols: the byte-range locks of Linux (`ranges`) and the per-key lock files (`files`, forced in the children
+//! by `BUCKETCACHE_FORCE_LOCK_FILES=1`; the only protocol elsewhere).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -7,9 +9,27 @@ use std::time::{Duration, Instant};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_bucketcache-worker");
 
+/// Which lock protocol the children use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// The platform's default (byte-range locks on Linux).
+    Default,
+    /// The per-key lock files.
+    Files,
+}
+
+fn worker(protocol: Protocol) -> Command {
+    let mut cmd = Command::new(WORKER);
+    cmd.env(
+        bucketcache::lock::FORCE_LOCK_FILES_VAR,
+        if protocol == Protocol::Files { "1" } else { "0" },
+    );
+    cmd
+}
+
 /// A child computing key 7 with `get_or_compute_cross_process`: its body logs to `log` and sleeps `sleep_ms`.
-fn flight(dir: &Path, log: &Path, sleep_ms: u64, wait_ms: u64) -> Child {
-    Command::new(WORKER)
+fn flight(protocol: Protocol, dir: &Path, log: &Path, sleep_ms: u64, wait_ms: u64) -> Child {
+    worker(protocol)
         .arg("flight")
         .arg(dir)
         .arg("7")
@@ -49,12 +69,36 @@ fn wait_for_start(log: &Path, n: usize) {
     }
 }
 
-#[test]
-fn four_processes_on_one_cold_key_compute_it_once() {
+/// Runs `body` once per protocol, as two tests.
+macro_rules! both_protocols {
+    ($($name:ident => $body:ident;)*) => {$(
+        mod $name {
+            #[test]
+            fn ranges() {
+                super::$body(super::Protocol::Default);
+            }
+            #[test]
+            fn files() {
+                super::$body(super::Protocol::Files);
+            }
+        }
+    )*};
+}
+
+both_protocols! {
+    four_processes_on_one_cold_key_compute_it_once => four_processes_once;
+    a_killed_computer_hands_over_to_a_waiter => killed_computer_hands_over;
+    a_waiter_computes_anyway_after_its_wait_limit => waiter_computes_after_limit;
+    a_cached_function_in_four_processes_runs_once => cached_function_runs_once;
+}
+
+fn four_processes_once(protocol: Protocol) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("body.log");
     let bucket_dir = dir.path().join("bucket");
-    let children: Vec<Child> = (0..4).map(|_| flight(&bucket_dir, &log, 500, 60_000)).collect();
+    let children: Vec<Child> = (0..4)
+        .map(|_| flight(protocol, &bucket_dir, &log, 500, 60_000))
+        .collect();
     let results: Vec<(u64, u64)> = children.into_iter().map(finish).collect();
     let lines = log_lines(&log);
     println!(
@@ -67,30 +111,38 @@ fn four_processes_on_one_cold_key_compute_it_once() {
         results.iter().all(|(v, _)| *v == computer),
         "every process returns the computed value"
     );
-    assert!(
-        !bucket_dir.join("locks-v1").exists() || walk_count(&bucket_dir.join("locks-v1")) == 0,
-        "no per-key lock file is left behind"
-    );
+    let (fans, left) = lock_files(&bucket_dir.join("locks-v1"));
+    assert_eq!(left, 0, "no per-key lock file is left behind ({protocol:?})");
+    if protocol == Protocol::Files || cfg!(not(target_os = "linux")) {
+        assert_eq!(fans, 1, "the per-key protocol ran: the key's lock fan-out exists");
+    } else {
+        assert_eq!(fans, 0, "the byte-range protocol creates no per-key file");
+        assert!(bucket_dir.join("locks-v1").join("ranges.lock").is_file());
+    }
 }
 
-fn walk_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|fans| {
-            fans.flatten()
-                .map(|f| std::fs::read_dir(f.path()).map(|d| d.count()).unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0)
+/// The per-key lock fan-out directories under `locks`, and the files left in them.
+fn lock_files(locks: &Path) -> (usize, usize) {
+    let Ok(items) = std::fs::read_dir(locks) else {
+        return (0, 0);
+    };
+    let fans: Vec<_> = items.flatten().filter(|f| f.path().is_dir()).collect();
+    let left = fans
+        .iter()
+        .map(|f| std::fs::read_dir(f.path()).map(|d| d.count()).unwrap_or(0))
+        .sum();
+    (fans.len(), left)
 }
 
-#[test]
-fn a_killed_computer_hands_over_to_a_waiter() {
+fn killed_computer_hands_over(protocol: Protocol) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("body.log");
     let bucket_dir = dir.path().join("bucket");
-    let mut first = flight(&bucket_dir, &log, 60_000, 60_000);
+    let mut first = flight(protocol, &bucket_dir, &log, 60_000, 60_000);
     wait_for_start(&log, 1);
-    let waiters: Vec<Child> = (0..2).map(|_| flight(&bucket_dir, &log, 300, 60_000)).collect();
+    let waiters: Vec<Child> = (0..2)
+        .map(|_| flight(protocol, &bucket_dir, &log, 300, 60_000))
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(starts(&log), 1, "the others wait while the first computes");
     let killed_at = Instant::now();
@@ -113,14 +165,13 @@ fn a_killed_computer_hands_over_to_a_waiter() {
     );
 }
 
-#[test]
-fn a_waiter_computes_anyway_after_its_wait_limit() {
+fn waiter_computes_after_limit(protocol: Protocol) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("body.log");
     let bucket_dir = dir.path().join("bucket");
-    let slow = flight(&bucket_dir, &log, 4_000, 60_000);
+    let slow = flight(protocol, &bucket_dir, &log, 4_000, 60_000);
     wait_for_start(&log, 1);
-    let impatient = flight(&bucket_dir, &log, 0, 300);
+    let impatient = flight(protocol, &bucket_dir, &log, 0, 300);
     let (value, waited) = finish(impatient);
     println!("single flight, wait limit 300 ms: the waiter gave up after {waited} ms and computed");
     assert!(waited < 3_000, "gave up at its limit, not when the computer finished");
@@ -129,14 +180,13 @@ fn a_waiter_computes_anyway_after_its_wait_limit() {
     assert_eq!(starts(&log), 2);
 }
 
-#[test]
-fn a_cached_function_in_four_processes_runs_once() {
+fn cached_function_runs_once(protocol: Protocol) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("body.log");
     let bucket_dir = dir.path().join("bucket");
     let children: Vec<Child> = (0..4)
         .map(|_| {
-            Command::new(WORKER)
+            worker(protocol)
                 .arg("attr-flight")
                 .arg(&bucket_dir)
                 .arg(&log)

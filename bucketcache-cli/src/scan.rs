@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use bucketcache::entry::{self, Corrupt, EntryHeader};
-use bucketcache::scan::{self, FileKind, Walk};
+use bucketcache::scan::{self, FileKind, ScannedFile, Walk};
 use bucketcache::store::ENTRIES_DIR;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -36,6 +36,9 @@ pub enum Class {
 #[derive(Debug)]
 pub struct Item {
     pub path: PathBuf,
+    /// The walked file: reads and removals go through the handle of the directory it was found in, never through
+    /// `path` again (a directory swapped for a link meanwhile cannot redirect them).
+    pub file: ScannedFile,
     /// The file's length (0 when it could not be read).
     pub len: u64,
     pub class: Class,
@@ -61,6 +64,13 @@ pub fn entries_dir(dir: &Path) -> CliResult<PathBuf> {
         return Err(CliError::usage(format!("`{shown}` is not a directory")));
     }
     let entries = scan::entries_dir(dir);
+    if std::fs::symlink_metadata(&entries).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(CliError::failed(format!(
+            "`{}` is a symbolic link where the bucket's entries directory should be: it is not followed (it may \
+             point outside the bucket); remove it",
+            entries.display()
+        )));
+    }
     if entries.is_dir() {
         return Ok(entries);
     }
@@ -121,26 +131,29 @@ pub fn walk(entries: &Path, depth: Depth, what: &str, mut f: impl FnMut(Item)) -
     Ok(errors)
 }
 
-fn classify(file: scan::ScannedFile, depth: Depth, now: i64) -> Item {
-    let len_of = |p: &Path| std::fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0);
+fn classify(file: ScannedFile, depth: Depth, now: i64) -> Item {
     match file.kind {
         FileKind::Other => Item {
-            len: len_of(&file.path),
-            path: file.path,
+            len: file.len(),
+            path: file.path.clone(),
             class: Class::Other,
+            file,
         },
         FileKind::Temp => Item {
-            len: len_of(&file.path),
+            len: file.len(),
             class: Class::Temp {
-                stale: scan::temp_is_stale(&file.path),
+                stale: file.is_stale_temp(),
             },
-            path: file.path,
+            path: file.path.clone(),
+            file,
         },
         FileKind::Entry(key) => {
+            // Through the library's regular-file, non-blocking, bounded open: a FIFO, a device, a link, a file
+            // over the size bound or a sparse file is unreadable, never a hang or a huge allocation.
             let read =
                 match depth {
-                    Depth::Headers => scan::inspect(&file.path, &key).map(|i| (i.len, i.header)),
-                    Depth::Checksums => std::fs::read(&file.path).map(|bytes| {
+                    Depth::Headers => file.inspect(&key).map(|i| (i.len, i.header)),
+                    Depth::Checksums => file.read(scan::DEFAULT_MAX_ENTRY_BYTES).map(|bytes| {
                         let header = entry::verify(&bytes).and_then(|(h, _)| {
                             if h.key == key {
                                 Ok(h)
@@ -158,7 +171,8 @@ fn classify(file: scan::ScannedFile, depth: Depth, now: i64) -> Item {
                 Err(e) => (0, Class::Unreadable(e)),
             };
             Item {
-                path: file.path,
+                path: file.path.clone(),
+                file,
                 len,
                 class,
             }

@@ -4,7 +4,6 @@
 //! The policy, the mechanism and their limits are documented on [`Bucket::enforce_bound`], where users see them.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use tracing::{debug, warn};
@@ -16,7 +15,7 @@ use crate::key::{KeyHash, KeyMaker};
 use crate::memory::MemoryTier;
 use crate::prune::PrunedFilesInfo;
 use crate::scan::{self, FileKind};
-use crate::store;
+use crate::store::{self, Entries};
 
 /// A bounded bucket rescans its directory after at least this many writes (or as many as its last scan found
 /// entries, if more), to see entries written by other processes.
@@ -61,13 +60,13 @@ struct Index {
 }
 
 impl Index {
-    fn load(entries: &Path) -> Index {
+    fn load(entries: &Entries) -> Index {
         let mut index = Index::default();
-        match scan::walk(entries) {
+        match scan::walk_dir(entries.dir()) {
             Ok(walk) => {
                 for file in walk.flatten() {
                     let FileKind::Entry(key) = file.kind else { continue };
-                    if let Ok(scan::Inspected { header: Ok(h), len }) = scan::inspect(&file.path, &key) {
+                    if let Ok(scan::Inspected { header: Ok(h), len }) = file.inspect(&key) {
                         index.upsert(key, h.written_ms, len);
                     }
                 }
@@ -105,7 +104,7 @@ impl Index {
     /// weighed.
     fn evict(
         &mut self,
-        entries: &Path,
+        entries: &Entries,
         config: &BoundConfig,
         keep: Option<&KeyHash>,
     ) -> (Vec<KeyHash>, PrunedFilesInfo) {
@@ -115,10 +114,11 @@ impl Index {
             let Some(&(written_ms, _, key)) = self.order.iter().find(|(_, _, k)| Some(k) != keep) else {
                 break;
             };
-            let path = store::entry_path(entries, &key);
             // Look again before removing: another process may have rewritten the entry since it was indexed.
-            match scan::inspect(&path, &key) {
-                Ok(scan::Inspected { header: Ok(h), len }) if h.written_ms > written_ms => {
+            let again =
+                store::read_header_bytes(entries, &key).map(|(prefix, len)| (crate::entry::parse_header(&prefix), len));
+            match again {
+                Ok((Ok(h), len)) if h.written_ms > written_ms && h.file_len() == len => {
                     self.upsert(key, h.written_ms, len);
                     continue;
                 }
@@ -129,7 +129,7 @@ impl Index {
                 _ => {}
             }
             let slot = self.forget(&key);
-            match store::remove_file(&path) {
+            match store::remove_file(entries, &key) {
                 Ok(true) => {
                     debug!(target: "bucketcache", hash = %key, "size bound: evicted the least recently written entry");
                     info.num += 1;
@@ -171,7 +171,7 @@ impl Bound {
 
     /// Accounts for an entry file just written, then evicts the oldest entries past the bound (and drops them from
     /// the memory tier). Loads the index on the first call and rescans now and then (see the module docs).
-    pub fn after_write(&self, entries: &Path, memory: &MemoryTier, key: KeyHash, written_ms: i64, len: u64) {
+    pub fn after_write(&self, entries: &Entries, memory: &MemoryTier, key: KeyHash, written_ms: i64, len: u64) {
         if !self.active() {
             return;
         }
@@ -202,7 +202,7 @@ impl Bound {
     }
 
     /// Rescans the directory and evicts down to the bound.
-    fn enforce(&self, entries: &Path, memory: &MemoryTier) -> PrunedFilesInfo {
+    fn enforce(&self, entries: &Entries, memory: &MemoryTier) -> PrunedFilesInfo {
         if !self.active() {
             return PrunedFilesInfo::default();
         }
@@ -342,7 +342,8 @@ mod tests {
             max_bytes: Some(5),
             max_entries: None,
         };
-        let (evicted, info) = i.evict(dir.path(), &config, Some(&key(2)));
+        let entries = Entries::open(dir.path(), store::DEFAULT_MAX_ENTRY_BYTES).expect("open");
+        let (evicted, info) = i.evict(&entries, &config, Some(&key(2)));
         assert!(evicted.is_empty());
         assert_eq!(info, PrunedFilesInfo::default());
         assert_eq!(i.slots.len(), 1, "the kept entry stays even over the bound");

@@ -32,7 +32,7 @@ const NO_LIFETIME: u64 = u64::MAX;
 /// `Bucket` is `Send + Sync`; share it with `&`, an `Arc`, or a `static` `LazyLock`.
 pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
     pub(crate) root: PathBuf,
-    pub(crate) entries: PathBuf,
+    pub(crate) entries: store::Entries,
     pub(crate) backend: B,
     pub(crate) keymaker: K,
     lifetime_ms: AtomicU64,
@@ -208,7 +208,7 @@ impl<B: Backend, K: KeyMaker> fmt::Debug for Bucket<B, K> {
 
 pub(crate) struct Parts<B, K> {
     pub root: PathBuf,
-    pub entries: PathBuf,
+    pub entries: store::Entries,
     pub backend: B,
     pub keymaker: K,
     pub lifetime: Option<Duration>,
@@ -399,7 +399,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let path = self.entry_path(key);
         // Noted before the read: if the key is written or removed meanwhile, what we read must not go to memory.
         let stamp = self.memory.stamp(key);
-        let Some(file) = store::read_file(&path)? else {
+        let Some(file) = store::read_file(&self.entries, key)? else {
             return self.load_shared(key, stamp);
         };
         let Some((header, payload_at)) = self.check_file(&path.display(), key, &file) else {
@@ -586,14 +586,13 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// `Bucket` on this directory): the header is read again just before the removal, so only a file that is
     /// itself expired goes. The file goes before the memory entry, so no concurrent read can put it back.
     fn expire(&self, key: &KeyHash) {
-        let path = self.entry_path(key);
         let now = self.now_ms();
-        let still_expired = match crate::scan::read_header_bytes(&path) {
+        let still_expired = match store::read_header_bytes(&self.entries, key) {
             Ok((prefix, _)) => entry::parse_header(&prefix).is_ok_and(|h| h.is_expired_at(now)),
             Err(_) => false,
         };
         if still_expired {
-            match store::remove_file(&path) {
+            match store::remove_file(&self.entries, key) {
                 Ok(_) => {
                     self.bound.forget(key); // size bound: no longer counted
                     debug!(target: "bucketcache", hash = %key, "entry expired; removed")
@@ -627,7 +626,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             self.memory.remove(key);
         }
         let path = self.entry_path(key);
-        let Some(file) = store::read_file(&path)? else {
+        let Some(file) = store::read_file(&self.entries, key)? else {
             return Ok(false);
         };
         match self.check_file(&path.display(), key, &file) {
@@ -772,8 +771,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         typed: Option<AnyValue>,
         after_disk: impl FnOnce(&[u8]),
     ) -> Result<Stored> {
-        let path = self.entry_path(&meta.key);
-        if let Err(e) = store::write_atomic(&path, &file, self.durability) {
+        if let Err(e) = store::write_atomic(&self.entries, &meta.key, &file, self.durability) {
             warn!(target: "bucketcache", hash = %meta.key, error = %e, "write failed");
             return Err(e);
         }
@@ -817,7 +815,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// [`Error::Io`] when the file cannot be removed.
     pub fn remove_hash(&self, key: &KeyHash) -> Result<bool> {
         // The file goes first: a read that began before it cannot then put the value back into memory.
-        let on_disk = store::remove_file(&self.entry_path(key))?;
+        let on_disk = store::remove_file(&self.entries, key)?;
         let in_memory = self.memory.remove(key);
         self.bound.forget(key); // size bound: no longer counted
         Ok(in_memory || on_disk)

@@ -10,8 +10,10 @@ use crate::bucket::{Bucket, Parts};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::key::{DefaultKeyMaker, KeyMaker};
-use crate::store::{self, Durability, ENTRIES_DIR};
+use crate::store::{self, Durability};
 use crate::tier::{Guarded, SharedTier, DEFAULT_COOL_OFF};
+
+use tracing::warn;
 
 /// Default bound of the memory tier: 64 MiB.
 pub const DEFAULT_MEMORY_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -47,6 +49,10 @@ pub struct BucketBuilder<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMa
     /// The shared tier (tier/), with its cool-off.
     shared: Option<Box<dyn SharedTier>>,
     cool_off: Duration,
+    /// The largest entry file read (store.rs).
+    max_entry_bytes: u64,
+    /// Refuse a bucket directory writable by group or others.
+    refuse_insecure_dir: bool,
 }
 
 impl BucketBuilder {
@@ -64,6 +70,8 @@ impl BucketBuilder {
             bound: BoundConfig::default(),
             shared: None,
             cool_off: DEFAULT_COOL_OFF,
+            max_entry_bytes: store::DEFAULT_MAX_ENTRY_BYTES,
+            refuse_insecure_dir: false,
         }
     }
 }
@@ -122,6 +130,8 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             bound: self.bound,
             shared: self.shared,
             cool_off: self.cool_off,
+            max_entry_bytes: self.max_entry_bytes,
+            refuse_insecure_dir: self.refuse_insecure_dir,
         }
     }
 
@@ -140,6 +150,8 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             bound: self.bound,
             shared: self.shared,
             cool_off: self.cool_off,
+            max_entry_bytes: self.max_entry_bytes,
+            refuse_insecure_dir: self.refuse_insecure_dir,
         }
     }
 
@@ -217,12 +229,51 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
         self
     }
 
+    /// The largest entry file the bucket reads, in bytes (default
+    /// [`DEFAULT_MAX_ENTRY_BYTES`](crate::store::DEFAULT_MAX_ENTRY_BYTES), 1 GiB). A larger file under an entry's
+    /// name is corrupt: it reads as a miss (logged at `warn`) without being read, and the next write replaces it.
+    /// So is a sparse file (at least 16 MiB long with less than a sixteenth of it on disk), whatever this bound.
+    /// Raise it only if you store values whose encoding is larger; writes are not limited by it.
+    ///
+    /// ```
+    /// # fn main() -> bucketcache::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let bucket = bucketcache::Bucket::builder(dir.path()).max_entry_bytes(1024).build()?;
+    /// bucket.insert("big", &vec![0u8; 4096])?;
+    /// assert_eq!(bucket.get::<Vec<u8>>("big")?, Some(vec![0u8; 4096]), "the memory tier still has it");
+    /// bucket.unload_all();
+    /// assert_eq!(bucket.get::<Vec<u8>>("big")?, None, "the file is over the bound: a miss");
+    /// # Ok(()) }
+    /// ```
+    pub fn max_entry_bytes(mut self, bytes: u64) -> Self {
+        self.max_entry_bytes = bytes;
+        self
+    }
+
+    /// Refuse (with [`Error::Config`]) a bucket directory that is writable by its group or by every user without
+    /// the sticky bit, instead of the default `warn`. In such a directory another local user can plant links and
+    /// files, or replace the bucket's own directories; the bucket never follows a link and never touches a file
+    /// outside itself, but it cannot keep such a user from deleting or corrupting its entries. Fix with
+    /// `chmod 700 <dir>`.
+    pub fn refuse_insecure_dir(mut self, yes: bool) -> Self {
+        self.refuse_insecure_dir = yes;
+        self
+    }
+
     /// Opens the bucket, creating its directory (and parents) if missing, with mode 0700 on Unix.
+    ///
+    /// The path is made absolute here (relative to the current directory at this call), so a later `chdir` of the
+    /// process does not move the bucket. The entries directory is opened once, without following a link, and kept
+    /// open: every later read, write and removal happens relative to it (see the crate docs' Security section).
+    /// A bucket directory writable by group or others is logged at `warn` (see
+    /// [`refuse_insecure_dir`](Self::refuse_insecure_dir)).
     ///
     /// # Errors
     /// [`Error::Config`] when both a lifetime and shortcuts were given, the lifetime is under a millisecond, the
-    /// backend id is invalid, or a bound is zero;
-    /// [`Error::Io`] when the directory cannot be created (for example, a file is in the way).
+    /// backend id is invalid, a bound is zero, or the directory is insecure and
+    /// [`refuse_insecure_dir`](Self::refuse_insecure_dir) is on;
+    /// [`Error::Io`] when the directory cannot be created (for example, a file is in the way), or its entries
+    /// directory is a symbolic link or belongs to another user (never followed, never used).
     pub fn build(self) -> Result<Bucket<B, K>> {
         let lifetime =
             match (self.lifetime, self.shortcuts) {
@@ -247,10 +298,22 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             )));
         }
         self.bound.validate()?;
-        let entries = self.path.join(ENTRIES_DIR);
-        store::create_dir_private(&entries).map_err(|e| Error::io("create bucket directory", &entries, e))?;
+        if self.max_entry_bytes == 0 {
+            return Err(Error::config(
+                "`max_entry_bytes(0)` would read no entry; give a size above the largest entry you store",
+            ));
+        }
+        let root = std::path::absolute(&self.path).map_err(|e| Error::io("make absolute", &self.path, e))?;
+        store::create_dir_private(&root).map_err(|e| Error::io("create bucket directory", &root, e))?;
+        if let Some(risk) = crate::scan::insecure_dir_warning(&root) {
+            if self.refuse_insecure_dir {
+                return Err(Error::config(risk));
+            }
+            warn!(target: "bucketcache", "{risk}");
+        }
+        let entries = store::Entries::open(&root, self.max_entry_bytes)?;
         Ok(Bucket::from_parts(Parts {
-            root: self.path,
+            root,
             entries,
             backend: self.backend,
             keymaker: self.keymaker,

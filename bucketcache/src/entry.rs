@@ -143,13 +143,6 @@ pub enum Corrupt {
     ChecksumMismatch,
     /// The header names another key than the file's name.
     KeyMismatch,
-    /// The file is larger than the bucket's maximum entry size.
-    TooLarge {
-        /// The file's length.
-        len: u64,
-        /// The maximum.
-        max: u64,
-    },
 }
 
 impl fmt::Display for Corrupt {
@@ -173,12 +166,6 @@ impl fmt::Display for Corrupt {
             }
             Corrupt::ChecksumMismatch => f.write_str("payload checksum mismatch"),
             Corrupt::KeyMismatch => f.write_str("header names another key than the file name"),
-            Corrupt::TooLarge { len, max } => {
-                write!(
-                    f,
-                    "file of {len} bytes exceeds the bucket's maximum entry size of {max} bytes"
-                )
-            }
         }
     }
 }

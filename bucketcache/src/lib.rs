@@ -81,7 +81,7 @@
 //! ```
 //!
 //! The `entries-v2` directory names the entry format version, so a future format never misreads an old file (and
-//! entries of format 1, in `entries-v1`, are ignored by this build). Each entry file holds a 176-byte header
+//! entries of format 1, in `entries-v2`, are ignored by this build). Each entry file holds a 176-byte header
 //! (magic `BKTCACHE`, format version, backend id, function path, written and expiry times, payload length, the
 //! value's computation time, key hash, a code-independent call hash, the code version, a blake3 checksum of the
 //! payload, and a checksum of the header itself) and the payload; see [`entry`] for the byte layout. Writes go to a temporary file (`.tmp-<pid>-<random>`) in the same directory and
@@ -128,13 +128,41 @@
 //!
 //! # Security
 //!
+//! **Threat model.** Another local user, or a process that can write into the bucket's directory, plants links,
+//! special files or forged entries there, or swaps the bucket's directories while it works, to make the cache (or
+//! the `bucketcache` tool) delete, create, overwrite or serve a file outside the bucket, hang, or exhaust memory.
+//! **Guaranteed** (on Unix): the bucket never deletes, creates, writes or serves a file outside its own directory,
+//! never blocks on a planted file, and never allocates more for a read than the bounds below; a planted file is
+//! at worst a miss (logged at `warn`), an [`Error::Io`], or a computation without the single-flight lock. **Not
+//! guaranteed**: that such a user cannot delete or corrupt the cache's own entries (they can; the bucket then
+//! misses and recomputes), nor that a process of your own user cannot hold a lock for a call's full wait limit.
+//!
 //! - **What the directory holds.** Every value is stored serialized, in clear, beside a header naming its backend
 //!   and (for the attribute) the function's path. Directories are created with mode 0700 and entry, temporary and
 //!   lock files with 0600 on Unix, so other users cannot read them; a directory that already exists keeps its
-//!   mode. On other platforms the directory inherits its parent's access control. Do not point a bucket at a
-//!   directory other users can write to, and treat the cache as sensitive as the values you cache.
+//!   mode. On other platforms the directory inherits its parent's access control. Treat the cache as sensitive as
+//!   the values you cache.
+//! - **A directory others can write to** (group- or world-writable without the sticky bit) is logged at `warn` when
+//!   the bucket opens, naming the risk and the fix (`chmod 700`); [`BucketBuilder::refuse_insecure_dir`] makes it an
+//!   [`Error::Config`]. The `bucketcache stats` command shows the same warning.
+//! - **Links are never followed.** The bucket's path is made absolute when it is opened (a later `chdir` does not
+//!   move it). The entries directory is then opened once with `O_DIRECTORY | O_NOFOLLOW` and must be a directory of
+//!   the current user (or root); so must every fan-out and lock directory. Entries are read with one `openat2`
+//!   beneath it that refuses any link (Linux; elsewhere through the fan-out's verified handle), written as a new
+//!   temporary file (`O_CREAT | O_EXCL | O_NOFOLLOW`, 0600) renamed into place within the fan-out's handle, and
+//!   removed with `unlinkat` on that handle: a link planted under an entry's name is removed or replaced itself,
+//!   never its target, and a fan-out swapped for a link mid-walk cannot redirect a removal. A link where a
+//!   directory should be is refused and logged at `warn` (the tool reports it, exit code 1). Pruning (and the tool)
+//!   removes only names of the exact shapes the bucket writes (64 hex digits, `.tmp-<pid>-<letters>`,
+//!   `<64 hex>.lock`) in two-hex fan-outs. On non-Unix platforms paths are checked with `symlink_metadata` before
+//!   use, which narrows but does not close a swap race.
 //! - **Keys are hashes.** A file name is the 64 hex digits of a blake3 hash of the key, so no key, however
 //!   crafted (`"../../etc/passwd"`), can name a path outside the bucket's `entries-v2/` directory.
+//! - **Reads are bounded before they allocate.** Only regular files are read, opened with `O_NONBLOCK` (a FIFO
+//!   cannot block, a device is refused). A file larger than [`BucketBuilder::max_entry_bytes`] (1 GiB by default),
+//!   or sparse (at least 16 MiB with under a sixteenth of it on disk), is corrupt and not read; a file whose length
+//!   disagrees with its header is not read past its header. Measured in `tests/attacks.rs`: a valid 64 MiB entry
+//!   stored sparse and a 3 GiB sparse file each read as a miss allocating under 256 KiB.
 //! - **Decoding untrusted files is bounded.** A cache file is checked (length, checksum, key, backend) before its
 //!   payload is decoded, but someone who can write to the directory can forge a valid checksum. Decoding is bounded
 //!   by the payload's size anyway: bincode's byte-claim limit is 64 times the payload (at least 1 MiB); declared
@@ -142,8 +170,10 @@
 //!   bytes; nesting is limited to [`MAX_DEPTH`] levels (a crafted 5 KB payload of a recursive type would otherwise
 //!   overflow the stack and abort the process); JSON and MessagePack cannot claim string bytes the payload does not
 //!   hold. Measured: no crafted file (4 GiB strings, vectors, maps, 100,000 nested levels) makes a read allocate
-//!   more than max(64 x the file, 1 MiB). A FIFO or `/dev/zero` linked under an entry's name cannot block or
-//!   exhaust a reader.
+//!   more than max(64 x the file, 1 MiB).
+//! - **Locks.** Lock files are opened read-write without following links, must be regular files of the current
+//!   user, and are made 0600; only write locks are taken, so read access is not enough to block a flight, and
+//!   every wait is bounded by the call's limit. A refused lock means computing without it (see [`lock`]).
 //! - **Logs.** Keys are logged at `debug`, abbreviated to their first 48 bytes of canonical encoding. Keys hold the
 //!   arguments of cached calls, which may be secrets (tokens, passwords, personal data):
 //!   [`BucketBuilder::log_full_keys`] logs them in full and is off by default; switch it on only where logs are
@@ -180,6 +210,7 @@ mod call_info;
 mod clock;
 mod default_bucket;
 mod deferred;
+mod dirfd;
 pub mod entry;
 mod error;
 mod flight;

@@ -10,7 +10,8 @@
 //! the kernel or file system refuses byte-range locks, each key has its own lock file:
 //!
 //! Each key has an advisory lock file, `<bucket dir>/locks-v1/<2 hex>/<64 hex>.lock` (mode 0600 on Unix, in
-//! directories of mode 0700), locked with [`File::try_lock`] (`flock` on Unix, `LockFileEx` on Windows):
+//! directories of mode 0700), locked with [`File::try_lock`] (`flock` on Unix, `LockFileEx` on Windows). Tests force
+//! this protocol on Linux too (a hidden hook, `force_lock_files`, or `BUCKETCACHE_FORCE_LOCK_FILES=1`):
 //!
 //! 1. Look the key up; a hit ends the flight ([`CrossFlight::Hit`]).
 //! 2. Open (creating it) the key's lock file and poll `try_lock` until it is ours or the wait limit passes.
@@ -31,6 +32,21 @@
 //!
 //! Locks are per open file, so threads of one process coordinate through them too. A cache hit never touches a lock.
 //!
+//! # Security
+//!
+//! Lock files are reached through the bucket directory's handle: `locks-v1` and its fan-outs are opened with
+//! `O_DIRECTORY | O_NOFOLLOW` and must be directories of the current user, and each lock file is opened read-write
+//! with `O_NOFOLLOW` (created with mode 0600), must be a regular file owned by the current user, and has a looser
+//! mode tightened to 0600. A link (dangling or not) or another user's file where a lock file should be is refused:
+//! the caller computes without the lock ([`FlightRole::Unlocked`], logged at `warn`), and nothing is created or
+//! removed at the link's target. Pruning removes only names of the shape `<64 hex>.lock` in two-hex fan-outs.
+//!
+//! The threat left: a process that can open a lock file can hold its lock forever. Only write locks are taken
+//! (a byte-range lock on `ranges.lock` needs a descriptor open for writing), and the files are private to their
+//! owner, so another user cannot block the bucket's flights unless the directory was made writable or readable to
+//! them; a process of the same user can (as it could delete the cache). Even then every wait stays bounded by the
+//! call's wait limit ([`DEFAULT_FLIGHT_WAIT_LIMIT`] by default), after which the caller computes without the lock.
+//!
 //! # Use from `#[bucket_cache]`
 //!
 //! An expansion that already looked the key up (and missed) calls [`Bucket::begin_cross_process_flight`] for its return type:
@@ -46,9 +62,10 @@
 //! }
 //! ```
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -57,6 +74,7 @@ use tracing::{debug, warn};
 
 use crate::backend::Backend;
 use crate::bucket::{Bucket, Hit};
+use crate::dirfd::Dir;
 use crate::error::Error;
 use crate::key::{KeyHash, KeyMaker};
 use crate::prune::PrunedFilesInfo;
@@ -110,8 +128,8 @@ pub struct CrossFlightGuard {
 /// A lock a leader holds.
 #[derive(Debug)]
 enum Held {
-    /// The key's own lock file, removed before it is unlocked.
-    File(File, PathBuf),
+    /// The key's own lock file (its fan-out directory's handle and its name), removed before it is unlocked.
+    File(Box<(File, Dir, String)>),
     /// The key's byte in the bucket's shared lock file (Linux): closing the file releases it.
     #[cfg(target_os = "linux")]
     Range(File),
@@ -137,12 +155,13 @@ impl CrossFlightGuard {
 impl Drop for CrossFlightGuard {
     fn drop(&mut self) {
         match self.lock.take() {
-            Some(Held::File(file, path)) => {
-                // Remove the path while still holding the lock: a waiter that then locks this (removed) file sees
+            Some(Held::File(held)) => {
+                let (file, fan, name) = *held;
+                // Remove the name while still holding the lock: a waiter that then locks this (removed) file sees
                 // that it is no longer the lock file and starts over, so two leaders never overlap.
-                if let Err(e) = fs::remove_file(&path) {
+                if let Err(e) = fan.remove(&name) {
                     if e.kind() != io::ErrorKind::NotFound {
-                        debug!(target: "bucketcache", path = %path.display(), error = %e, "could not remove lock file");
+                        debug!(target: "bucketcache", path = %fan.path().join(&name).display(), error = %e, "could not remove lock file");
                     }
                 }
                 drop(file);
@@ -163,41 +182,66 @@ pub fn lock_path(root: &Path, key: &KeyHash) -> PathBuf {
     p
 }
 
-fn open_lock(path: &Path) -> io::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+/// Whether the per-key lock files are forced (a hidden test hook): 0 = not decided yet, 1 = no, 2 = yes.
+static FORCE_LOCK_FILES: AtomicU8 = AtomicU8::new(0);
+
+/// Environment variable that, set to `1` when a process first takes a cross-process lock, makes it use the per-key
+/// lock files instead of the Linux byte-range locks (for tests of the fallback protocol in child processes).
+#[doc(hidden)]
+pub const FORCE_LOCK_FILES_VAR: &str = "BUCKETCACHE_FORCE_LOCK_FILES";
+
+/// Test hook: use the per-key lock files (the protocol of platforms without byte-range locks) even on Linux,
+/// for every bucket of this process. No stability promise.
+#[doc(hidden)]
+pub fn force_lock_files(yes: bool) {
+    FORCE_LOCK_FILES.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Per-thread override of the protocol, so unit tests running in parallel can each run both.
+    static TEST_LOCK_FILES: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether the per-key lock files are forced ([`force_lock_files`], else [`FORCE_LOCK_FILES_VAR`], read once).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn lock_files_forced() -> bool {
+    #[cfg(test)]
+    if let Some(yes) = TEST_LOCK_FILES.with(|c| c.get()) {
+        return yes;
     }
-    match opts.open(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
-                store::create_dir_private(dir)?;
-            }
-            opts.open(path)
+    match FORCE_LOCK_FILES.load(Ordering::Relaxed) {
+        0 => {
+            let yes = std::env::var_os(FORCE_LOCK_FILES_VAR).is_some_and(|v| v == "1");
+            let _ = FORCE_LOCK_FILES.compare_exchange(0, if yes { 2 } else { 1 }, Ordering::Relaxed, Ordering::Relaxed);
+            FORCE_LOCK_FILES.load(Ordering::Relaxed) == 2
         }
-        other => other,
+        v => v == 2,
     }
 }
 
-/// Whether `file` is (still) the file at `path`.
-fn is_current(file: &File, path: &Path) -> io::Result<bool> {
+/// The bucket's lock directory (created, mode 0700, if missing), opened without following a link and checked to
+/// be ours.
+fn locks_dir(root: &Dir) -> io::Result<Dir> {
+    root.sub_or_create(LOCKS_DIR)
+}
+
+/// Whether `file` is (still) the file `name` in `dir`.
+fn is_current(file: &File, dir: &Dir, name: &str) -> io::Result<bool> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         let held = file.metadata()?;
-        match fs::metadata(path) {
-            Ok(now) => Ok(held.dev() == now.dev() && held.ino() == now.ino()),
+        match dir.stat(name) {
+            Ok(now) => Ok((held.dev(), held.ino()) == now.id),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
     }
     #[cfg(not(unix))]
     {
-        // An open file cannot be removed on Windows, so the path still names the file we hold.
-        let _ = (file, path);
+        // An open file cannot be removed on Windows, so the name still names the file we hold.
+        let _ = (file, dir, name);
         Ok(true)
     }
 }
@@ -209,14 +253,14 @@ enum Attempt {
     TimedOut,
 }
 
-/// Polls `try_lock` on the lock file until it is ours or `deadline` passes.
-fn lock_until(path: &Path, deadline: Instant) -> io::Result<Attempt> {
-    let file = open_lock(path)?;
+/// Polls `try_lock` on the lock file `name` in `fan` until it is ours or `deadline` passes.
+fn lock_until(fan: &Dir, name: &str, deadline: Instant) -> io::Result<Attempt> {
+    let file = fan.open_lock(name, true)?;
     let mut pause = POLL_FIRST;
     loop {
         match file.try_lock() {
             Ok(()) => {
-                return Ok(if is_current(&file, path)? {
+                return Ok(if is_current(&file, fan, name)? {
                     Attempt::Locked(file)
                 } else {
                     Attempt::Stale
@@ -284,10 +328,10 @@ enum RangeAttempt {
     TimedOut,
 }
 
-/// Polls the key's byte lock in the shared lock file until it is ours or `deadline` passes.
+/// Polls the key's byte lock in the shared lock file `file` until it is ours or `deadline` passes; an error
+/// means byte-range locks are unavailable here.
 #[cfg(target_os = "linux")]
-fn lock_range_until(path: &Path, key: &KeyHash, deadline: Instant) -> io::Result<RangeAttempt> {
-    let file = open_lock(path)?;
+fn lock_range_until(file: File, key: &KeyHash, deadline: Instant) -> io::Result<RangeAttempt> {
     let offset = ranges::offset(key);
     let mut pause = POLL_FIRST;
     loop {
@@ -308,14 +352,10 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// on Linux the bucket's shared `locks-v1/ranges.lock` (one byte per key), elsewhere the key's own lock file.
     pub fn lock_path(&self, key: &KeyHash) -> PathBuf {
         #[cfg(target_os = "linux")]
-        {
-            let _ = key;
-            self.root.join(LOCKS_DIR).join(RANGES_FILE)
+        if !lock_files_forced() {
+            return self.root.join(LOCKS_DIR).join(RANGES_FILE);
         }
-        #[cfg(not(target_os = "linux"))]
-        {
-            lock_path(&self.root, key)
-        }
+        lock_path(&self.root, key)
     }
 
     /// After waiting `wait_limit` for another computer: its entry if it landed meanwhile, else the right to compute
@@ -400,10 +440,31 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let deadline = start
             .checked_add(wait_limit)
             .unwrap_or_else(|| start + DEFAULT_FLIGHT_WAIT_LIMIT);
+        let guard = |lock: Option<Held>, role| {
+            CrossFlight::Compute(CrossFlightGuard {
+                lock,
+                role,
+                waited: start.elapsed(),
+            })
+        };
+        // Every lock file is reached through the bucket directory's handle, without following links, and must be
+        // a regular file of ours (dirfd.rs): a planted link or a foreign file is refused, and the caller computes
+        // without the lock.
+        let unlocked = |e: io::Error| {
+            warn!(target: "bucketcache", hash = %key, error = %e, "single flight unavailable (lock refused or failed); computing without it");
+            guard(None, FlightRole::Unlocked)
+        };
+        let locks = match locks_dir(&self.entries.root()) {
+            Ok(d) => d,
+            Err(e) => return unlocked(e),
+        };
         #[cfg(target_os = "linux")]
-        {
-            let shared = self.root.join(LOCKS_DIR).join(RANGES_FILE);
-            match lock_range_until(&shared, key, deadline) {
+        if !lock_files_forced() {
+            let shared = match locks.open_lock(RANGES_FILE, true) {
+                Ok(f) => f,
+                Err(e) => return unlocked(e),
+            };
+            match lock_range_until(shared, key, deadline) {
                 Ok(RangeAttempt::Locked(file)) => {
                     // The previous holder may have written the entry just before unlocking.
                     if let Some(hit) = self.lookup_or_miss::<V>(key) {
@@ -423,28 +484,26 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 }
             }
         }
-        let path = lock_path(&self.root, key);
-        let guard = |lock: Option<Held>, role| {
-            CrossFlight::Compute(CrossFlightGuard {
-                lock,
-                role,
-                waited: start.elapsed(),
-            })
+        let hex = key.to_hex();
+        let name = format!("{hex}.lock");
+        let fan = match locks.sub_or_create(&hex[..2]) {
+            Ok(d) => d,
+            Err(e) => return unlocked(e),
         };
         loop {
-            match lock_until(&path, deadline) {
+            match lock_until(&fan, &name, deadline) {
                 Ok(Attempt::Locked(file)) => {
                     // The previous holder may have written the entry just before unlocking.
                     if let Some(hit) = self.lookup_or_miss::<V>(key) {
                         drop(CrossFlightGuard {
-                            lock: Some(Held::File(file, path)),
+                            lock: Some(Held::File(Box::new((file, fan, name)))),
                             role: FlightRole::Leader,
                             waited: start.elapsed(),
                         });
                         return CrossFlight::Hit(hit);
                     }
                     debug!(target: "bucketcache", hash = %key, waited = ?start.elapsed(), "single flight: computing");
-                    return guard(Some(Held::File(file, path)), FlightRole::Leader);
+                    return guard(Some(Held::File(Box::new((file, fan, name)))), FlightRole::Leader);
                 }
                 Ok(Attempt::Stale) => {
                     if let Some(hit) = self.lookup_or_miss::<V>(key) {
@@ -455,11 +514,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                     }
                 }
                 Ok(Attempt::TimedOut) => return self.after_timeout(key, wait_limit, start),
-                Err(e) => {
-                    let e = Error::io("lock", &path, e);
-                    warn!(target: "bucketcache", hash = %key, error = %e, "single flight unavailable; computing");
-                    return guard(None, FlightRole::Unlocked);
-                }
+                Err(e) => return unlocked(io::Error::new(e.kind(), Error::io("lock", fan.path().join(&name), e))),
             }
         }
     }
@@ -499,21 +554,36 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// Removes lock files nobody holds (left by crashed computers); part of [`prune_directory`](Self::prune_directory).
     pub(crate) fn prune_locks(&self) -> PrunedFilesInfo {
         let mut info = PrunedFilesInfo::default();
-        let Ok(fans) = fs::read_dir(self.root.join(LOCKS_DIR)) else {
-            return info;
+        // Through handles, never following a link (a planted `locks-v1` or fan-out link is logged and skipped),
+        // and only names of the exact shape `<64 hex>.lock` in two-hex fan-outs are candidates.
+        let locks = match self.entries.root().sub(LOCKS_DIR) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return info,
+            Err(e) => {
+                warn!(target: "bucketcache", error = %e, "prune: lock directory not used");
+                return info;
+            }
         };
-        for fan in fans.flatten() {
-            let Ok(files) = fs::read_dir(fan.path()) else {
+        let Ok(fans) = locks.list() else { return info };
+        for fan_name in fans.iter().filter_map(|n| n.to_str()) {
+            if !store::is_fan_out_name(fan_name) {
                 continue;
+            }
+            let fan = match locks.sub(fan_name) {
+                Ok(d) => d,
+                Err(e) => {
+                    warn!(target: "bucketcache", error = %e, "prune: lock directory not used");
+                    continue;
+                }
             };
-            for file in files.flatten() {
-                let path = file.path();
-                if path.extension().is_none_or(|e| e != "lock") {
+            let Ok(files) = fan.list() else { continue };
+            for name in files.iter().filter_map(|n| n.to_str()) {
+                if !name.strip_suffix(".lock").is_some_and(store::is_entry_name) {
                     continue;
                 }
                 // Same discipline as a leader: remove only a file we hold the lock on and that is still current.
-                let Ok(f) = File::open(&path) else { continue };
-                if f.try_lock().is_ok() && is_current(&f, &path).unwrap_or(false) && fs::remove_file(&path).is_ok() {
+                let Ok(f) = fan.open_lock(name, false) else { continue };
+                if f.try_lock().is_ok() && is_current(&f, &fan, name).unwrap_or(false) && fan.remove(name).is_ok() {
                     info.num += 1;
                 }
             }
@@ -526,6 +596,26 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
 mod tests {
     use super::*;
 
+    /// Runs `f` once with each protocol: the byte-range locks (Linux) and the per-key lock files.
+    fn both_protocols(f: impl Fn(bool)) {
+        for files in [false, true] {
+            TEST_LOCK_FILES.with(|c| c.set(Some(files)));
+            f(files);
+            TEST_LOCK_FILES.with(|c| c.set(None));
+        }
+    }
+
+    /// The `.lock` files left in the per-key fan-outs under `root`.
+    fn lock_files_left(root: &Path) -> usize {
+        let Ok(fans) = std::fs::read_dir(root.join(LOCKS_DIR)) else {
+            return 0;
+        };
+        fans.flatten()
+            .filter(|f| f.path().is_dir())
+            .map(|f| std::fs::read_dir(f.path()).map(|d| d.count()).unwrap_or(0))
+            .sum()
+    }
+
     #[test]
     fn lock_paths_fan_out_and_stay_in_the_bucket() {
         let k = KeyHash([0xab; 32]);
@@ -535,42 +625,82 @@ mod tests {
 
     #[test]
     fn a_second_guard_waits_then_times_out_while_the_first_is_held() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let bucket = Bucket::new(dir.path()).expect("bucket");
-        let key = KeyHash([1; 32]);
-        let CrossFlight::Compute(first) = bucket.begin_cross_process_flight::<u32>(&key, Duration::ZERO) else {
-            panic!("cold key")
-        };
-        assert!(first.is_leader());
-        let CrossFlight::Compute(second) = bucket.begin_cross_process_flight::<u32>(&key, Duration::from_millis(30))
-        else {
-            panic!("cold key")
-        };
-        assert_eq!(second.role(), FlightRole::TimedOut);
-        assert!(second.waited() >= Duration::from_millis(30));
-        drop(second);
-        bucket.insert_typed(&key, &7u32, None, None).expect("insert");
-        drop(first);
-        assert!(!lock_path(dir.path(), &key).exists(), "no per-key lock file is left");
-        assert!(
-            matches!(bucket.begin_cross_process_flight::<u32>(&key, Duration::ZERO), CrossFlight::Hit(h) if h.value == 7)
-        );
+        both_protocols(|files| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let bucket = Bucket::new(dir.path()).expect("bucket");
+            let key = KeyHash([1; 32]);
+            let CrossFlight::Compute(first) = bucket.begin_cross_process_flight::<u32>(&key, Duration::ZERO) else {
+                panic!("cold key")
+            };
+            assert!(first.is_leader(), "files: {files}");
+            if files {
+                assert!(lock_path(dir.path(), &key).exists(), "the per-key protocol ran");
+            }
+            let CrossFlight::Compute(second) =
+                bucket.begin_cross_process_flight::<u32>(&key, Duration::from_millis(30))
+            else {
+                panic!("cold key")
+            };
+            assert_eq!(second.role(), FlightRole::TimedOut, "files: {files}");
+            assert!(second.waited() >= Duration::from_millis(30));
+            drop(second);
+            bucket.insert_typed(&key, &7u32, None, None).expect("insert");
+            drop(first);
+            assert_eq!(
+                lock_files_left(dir.path()),
+                0,
+                "no per-key lock file is left (files: {files})"
+            );
+            assert!(
+                matches!(bucket.begin_cross_process_flight::<u32>(&key, Duration::ZERO), CrossFlight::Hit(h) if h.value == 7)
+            );
+        });
     }
 
     #[test]
     fn prune_removes_only_unheld_lock_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let bucket = Bucket::new(dir.path()).expect("bucket");
-        let held = KeyHash([2; 32]);
-        let left = KeyHash([3; 32]);
-        let CrossFlight::Compute(guard) = bucket.begin_cross_process_flight::<u32>(&held, Duration::ZERO) else {
-            panic!("cold key")
-        };
-        // A per-key lock file left by a crashed computer (the protocol where byte-range locks are unavailable).
-        drop(open_lock(&lock_path(dir.path(), &left)).expect("create"));
-        assert_eq!(bucket.prune_locks().num, 1);
-        assert!(bucket.lock_path(&held).exists(), "the held lock's file stays");
-        assert!(!lock_path(dir.path(), &left).exists());
-        drop(guard);
+        both_protocols(|files| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let bucket = Bucket::new(dir.path()).expect("bucket");
+            let held = KeyHash([2; 32]);
+            let left = KeyHash([3; 32]);
+            let CrossFlight::Compute(guard) = bucket.begin_cross_process_flight::<u32>(&held, Duration::ZERO) else {
+                panic!("cold key")
+            };
+            // A per-key lock file left by a crashed computer, and a file of another shape (never a candidate).
+            let left_path = lock_path(dir.path(), &left);
+            std::fs::create_dir_all(left_path.parent().expect("fan")).expect("mkdir");
+            std::fs::write(&left_path, b"").expect("create");
+            let foreign = left_path.with_file_name("Cargo.lock");
+            std::fs::write(&foreign, b"x").expect("create");
+            assert_eq!(bucket.prune_locks().num, 1, "files: {files}");
+            assert!(bucket.lock_path(&held).exists(), "the held lock's file stays");
+            assert!(!left_path.exists());
+            assert!(foreign.exists(), "a name of another shape is never removed");
+            drop(guard);
+        });
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_or_foreign_lock_file_is_refused_and_the_caller_computes() {
+        both_protocols(|files| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let outside = tempfile::tempdir().expect("tempdir");
+            let bucket = Bucket::new(dir.path().join("b")).expect("bucket");
+            let key = KeyHash([4; 32]);
+            let target = outside.path().join("created-by-the-cache");
+            let link_at = bucket.lock_path(&key);
+            std::fs::create_dir_all(link_at.parent().expect("parent")).expect("mkdir");
+            std::os::unix::fs::symlink(&target, &link_at).expect("symlink");
+            let CrossFlight::Compute(g) = bucket.begin_cross_process_flight::<u32>(&key, Duration::from_secs(5)) else {
+                panic!("cold key")
+            };
+            assert_eq!(g.role(), FlightRole::Unlocked, "files: {files}");
+            assert!(
+                !target.exists(),
+                "a dangling link's target is never created (files: {files})"
+            );
+        });
     }
 }

@@ -1,18 +1,15 @@
 //! `prune_directory`: removing what can never be read again.
 
-use std::fs;
-use std::path::Path;
 use std::time::Duration;
 
 use tracing::{debug, warn};
 
 use crate::backend::Backend;
 use crate::bucket::Bucket;
-use crate::entry::{self, Corrupt};
+use crate::entry::Corrupt;
 use crate::error::Result;
 use crate::key::{KeyHash, KeyMaker};
-use crate::scan::FileKind;
-use crate::store;
+use crate::scan::{FileKind, ScannedFile};
 
 /// A temporary file older than this is stale even if the process that made it still runs.
 pub const TEMP_MAX_AGE: Duration = Duration::from_secs(3600);
@@ -51,7 +48,13 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     pub fn prune_directory(&self) -> Result<PrunedFilesInfo> {
         let now = self.now_ms();
         let mut info = PrunedFilesInfo::default();
-        for file in crate::scan::walk(&self.entries)? {
+        // The directory may have been removed or replaced since the bucket was opened: open it again (with every
+        // check) if so.
+        self.entries.refresh(false)?;
+        // Walks the entries directory through the handle opened (and checked) when the bucket was built: each
+        // fan-out is opened without following links, and each file is judged and removed through its fan-out's
+        // handle (scan.rs), so nothing outside the bucket can be reached.
+        for file in crate::scan::walk_dir(self.entries.dir())? {
             let file = match file {
                 Ok(f) => f,
                 Err(e) => {
@@ -60,18 +63,16 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 }
             };
             let verdict = match file.kind {
-                FileKind::Temp if store::temp_is_stale(&file.path, &file.name, TEMP_MAX_AGE) => {
-                    Verdict::Remove("stale temporary file")
-                }
-                FileKind::Entry(key) => self.judge_entry(&file.path, &key, now),
+                FileKind::Temp if file.is_stale_temp() => Verdict::Remove("stale temporary file"),
+                FileKind::Entry(key) => judge_entry(&file, &key, now),
                 FileKind::Temp | FileKind::Other => Verdict::Keep,
             };
             let Verdict::Remove(why) = verdict else {
                 continue;
             };
-            let size = fs::symlink_metadata(&file.path).map(|m| m.len()).unwrap_or(0);
-            match fs::remove_file(&file.path) {
-                Ok(()) => {
+            let size = file.len();
+            match file.remove() {
+                Ok(true) => {
                     debug!(target: "bucketcache", path = %file.path.display(), why, "pruned");
                     info.num += 1;
                     info.size += size;
@@ -80,7 +81,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                         self.bound.forget(&key);
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Ok(false) => {}
                 Err(e) => warn!(target: "bucketcache", path = %file.path.display(), error = %e, "prune: cannot remove"),
             }
         }
@@ -88,28 +89,22 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         debug!(target: "bucketcache", num = info.num, size = info.size, "prune_directory done");
         Ok(info)
     }
-
-    fn judge_entry(&self, path: &Path, key: &KeyHash, now: i64) -> Verdict {
-        let (prefix, len) = match read_prefix(path) {
-            Ok(p) => p,
-            // Vanished or unreadable: not ours to judge.
-            Err(_) => return Verdict::Keep,
-        };
-        match entry::parse_header(&prefix) {
-            Ok(h) if h.file_len() != len => Verdict::Remove("entry length disagrees with its header"),
-            Ok(h) if h.key != *key => Verdict::Remove("entry header names another key"),
-            Ok(h) if h.is_expired_at(now) => Verdict::Remove("expired entry"),
-            Ok(_) => Verdict::Keep,
-            Err(Corrupt::TooShort { .. } | Corrupt::BadMagic | Corrupt::BadHeader { .. }) => {
-                Verdict::Remove("invalid entry header")
-            }
-            Err(_) => Verdict::Keep,
-        }
-    }
 }
 
-/// The first bytes of a file (enough for its header) and the file's length: see `scan::read_header_bytes`, which
-/// reads a few hundred bytes rather than up to 64 KiB of each file.
-fn read_prefix(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
-    crate::scan::read_header_bytes(path)
+fn judge_entry(file: &ScannedFile, key: &KeyHash, now: i64) -> Verdict {
+    let inspected = match file.inspect(key) {
+        Ok(i) => i,
+        // Vanished, unreadable, a link or not a regular file: not ours to judge.
+        Err(_) => return Verdict::Keep,
+    };
+    match inspected.header {
+        Ok(h) if h.is_expired_at(now) => Verdict::Remove("expired entry"),
+        Ok(_) => Verdict::Keep,
+        Err(Corrupt::LengthMismatch { .. }) => Verdict::Remove("entry length disagrees with its header"),
+        Err(Corrupt::KeyMismatch) => Verdict::Remove("entry header names another key"),
+        Err(Corrupt::TooShort { .. } | Corrupt::BadMagic | Corrupt::BadHeader { .. }) => {
+            Verdict::Remove("invalid entry header")
+        }
+        Err(_) => Verdict::Keep,
+    }
 }

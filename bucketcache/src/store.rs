@@ -7,11 +7,19 @@
 //!       3fa2…e1            one file per entry, named by the key hash's 64 hex digits
 //!       .tmp-4711-Xq3a9    a write in progress (or left by a crash): `.tmp-<pid>-<random>`
 //! ```
+//!
+//! Every operation goes through the bucket's open directory handles (`Entries`, `dirfd.rs`), never through a path
+//! resolved again: see the crate docs' Security section.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
+use tracing::warn;
+
+use crate::dirfd::{self, Dir, FileInfo};
 use crate::error::{Error, Result};
 use crate::key::KeyHash;
 
@@ -19,6 +27,122 @@ use crate::key::KeyHash;
 pub const ENTRIES_DIR: &str = "entries-v2";
 /// Prefix of temporary files.
 pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// Default of [`BucketBuilder::max_entry_bytes`](crate::BucketBuilder::max_entry_bytes): 1 GiB. A file under an
+/// entry's name that is larger is never read (it is corrupt: a miss).
+pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 1 << 30;
+
+/// A bucket's directories, open: the bucket directory and its entries directory, each a verified handle (see
+/// `dirfd.rs`), plus the read bound. Dereferences to the entries directory's path.
+///
+/// The handles are opened once; when the directories are removed or replaced while the bucket is open (an
+/// `rm -r` of the cache), a write that finds its handle detached opens them again from the bucket's (absolute)
+/// path, with the same checks, and `prune_directory` does so before it walks.
+#[derive(Debug)]
+pub(crate) struct Entries {
+    root_path: PathBuf,
+    entries_path: PathBuf,
+    dirs: RwLock<Dirs>,
+    max_entry_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Dirs {
+    root: Arc<Dir>,
+    entries: Arc<Dir>,
+}
+
+impl Deref for Entries {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.entries_path
+    }
+}
+
+impl Entries {
+    /// Opens the bucket at the absolute path `root` (created if missing), and its entries directory, creating it
+    /// (mode 0700) if missing. A link or a directory of another user where the entries directory should be is
+    /// refused.
+    pub(crate) fn open(root: &Path, max_entry_bytes: u64) -> Result<Entries> {
+        let dirs = open_dirs(root, true)?;
+        Ok(Entries {
+            root_path: root.to_path_buf(),
+            entries_path: root.join(ENTRIES_DIR),
+            dirs: RwLock::new(dirs),
+            max_entry_bytes,
+        })
+    }
+
+    /// The bucket directory's handle.
+    pub(crate) fn root(&self) -> Arc<Dir> {
+        Arc::clone(&self.dirs.read().unwrap_or_else(|p| p.into_inner()).root)
+    }
+
+    /// The entries directory's handle (one read lock and one reference count on the hit path).
+    pub(crate) fn dir(&self) -> Arc<Dir> {
+        Arc::clone(&self.dirs.read().unwrap_or_else(|p| p.into_inner()).entries)
+    }
+
+    /// Opens the directories again from the bucket's path (creating them with `create`) unless the handle held
+    /// still names the entries directory.
+    pub(crate) fn refresh(&self, create: bool) -> Result<()> {
+        let held = self.dir().id();
+        let now = fs::symlink_metadata(&self.entries_path).ok().map(|m| file_id(&m));
+        if held.is_some() && held == now {
+            return Ok(());
+        }
+        let dirs = open_dirs(&self.root_path, create)?;
+        *self.dirs.write().unwrap_or_else(|p| p.into_inner()) = dirs;
+        Ok(())
+    }
+
+    /// The fan-out directory `name`, created if missing; when the entries directory itself was removed meanwhile,
+    /// the directories are opened (and created) again first.
+    fn fan_out(&self, name: &str) -> Result<Dir> {
+        match self.dir().sub_or_create(name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.refresh(true)?;
+                self.dir().sub_or_create(name)
+            }
+            other => other,
+        }
+        .map_err(|e| Error::io("open directory", self.entries_path.join(name), e))
+    }
+}
+
+#[cfg(unix)]
+fn file_id(m: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+fn open_dirs(root: &Path, create: bool) -> Result<Dirs> {
+    if create {
+        create_dir_private(root).map_err(|e| Error::io("create bucket directory", root, e))?;
+    }
+    let root_dir = Dir::open_root(root).map_err(|e| Error::io("open bucket directory", root, e))?;
+    let entries_path = root.join(ENTRIES_DIR);
+    let entries = if create {
+        root_dir.sub_or_create(ENTRIES_DIR)
+    } else {
+        root_dir.sub(ENTRIES_DIR)
+    };
+    let entries = entries.map_err(|e| {
+        if e.kind() != io::ErrorKind::NotFound {
+            warn!(target: "bucketcache", path = %entries_path.display(), error = %e, "entries directory refused");
+        }
+        Error::io("open entries directory", &entries_path, e)
+    })?;
+    Ok(Dirs {
+        root: Arc::new(root_dir),
+        entries: Arc::new(entries),
+    })
+}
 
 /// Whether writes are flushed to stable storage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,33 +179,65 @@ pub(crate) fn create_dir_private(path: &Path) -> io::Result<()> {
     builder.create(path)
 }
 
-/// Writes `bytes` as `path` atomically: a temporary file in the same directory, renamed into place.
-/// Creates the fan-out directory when it is missing.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::config("entry path has no parent directory"))?;
-    let mut tmp = match temp_file_in(dir) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            create_dir_private(dir).map_err(|e| Error::io("create directory", dir, e))?;
-            temp_file_in(dir).map_err(|e| Error::io("create temporary file in", dir, e))?
-        }
-        Err(e) => return Err(Error::io("create temporary file in", dir, e)),
-    };
-    fault::check(dir).map_err(|e| Error::io("write", tmp.path(), e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io("write", tmp.path(), e))?;
-    if durability == Durability::Fsync {
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("fsync", tmp.path(), e))?;
+/// Writes `bytes` as the entry for `key` atomically: a new temporary file (`O_CREAT | O_EXCL | O_NOFOLLOW`,
+/// mode 0600) in the key's fan-out directory, renamed over the entry within that directory's handle. Creates the
+/// fan-out directory when it is missing; refuses one that is a link or not ours.
+pub(crate) fn write_atomic(entries: &Entries, key: &KeyHash, bytes: &[u8], durability: Durability) -> Result<()> {
+    let hex = key.to_hex();
+    let fan = entries.fan_out(&hex[..2])?;
+    let (mut tmp, tmp_name) = create_temp(&fan).map_err(|e| Error::io("create temporary file in", fan.path(), e))?;
+    let written = fault::check(fan.path())
+        .and_then(|()| tmp.write_all(bytes))
+        .and_then(|()| {
+            if durability == Durability::Fsync {
+                tmp.sync_all()
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|e| Error::io("write", fan.path().join(&tmp_name), e))
+        .and_then(|()| {
+            fan.rename(&tmp_name, &hex)
+                .map_err(|e| Error::io("rename into place", fan.path().join(&hex), e))
+        });
+    if let Err(e) = written {
+        drop(tmp);
+        let _ = fan.remove(&tmp_name);
+        return Err(e);
     }
-    tmp.persist(path)
-        .map_err(|e| Error::io("rename into place", path, e.error))?;
     if durability == Durability::Fsync {
-        sync_dir(dir)?;
+        fan.sync().map_err(|e| Error::io("fsync directory", fan.path(), e))?;
     }
     Ok(())
+}
+
+/// A new temporary file `.tmp-<pid>-<8 random letters>` in `dir`.
+fn create_temp(dir: &Dir) -> io::Result<(File, String)> {
+    use std::hash::{BuildHasher, Hasher};
+    let pid = std::process::id();
+    let mut last = None;
+    for attempt in 0u32..16 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(attempt);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let mut bits = h.finish();
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut name = format!("{TEMP_PREFIX}{pid}-");
+        for _ in 0..8 {
+            name.push(char::from(ALPHABET[(bits % ALPHABET.len() as u64) as usize]));
+            bits /= ALPHABET.len() as u64;
+        }
+        match dir.create_new(&name) {
+            Ok(f) => return Ok((f, name)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free temporary file name")))
 }
 
 /// Fault injection at the write seam, for tests of disk-full and I/O-error handling. Inert unless armed: an unarmed
@@ -119,119 +275,128 @@ pub mod fault {
     }
 }
 
-fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
-    // tempfile opens with O_EXCL and mode 0600; the pid in the name lets prune tell a live writer's file apart.
-    tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        .rand_bytes(8)
-        .tempfile_in(dir)
+/// Bytes read by the first `read` of an entry file: most entries fit, so a hit costs open, fstat, one read, close.
+const FIRST_READ: u64 = 8 * 1024;
+
+/// Why a file under an entry's name is not read at all.
+pub(crate) fn refuse_reason(info: &FileInfo, max_entry_bytes: u64) -> Option<String> {
+    if info.len > max_entry_bytes {
+        Some(format!(
+            "{} bytes, more than the largest entry read ({max_entry_bytes} bytes, `BucketBuilder::max_entry_bytes`)",
+            info.len
+        ))
+    } else if dirfd::looks_sparse(info) {
+        Some(format!(
+            "a sparse file ({} bytes long, {} bytes on disk)",
+            info.len,
+            info.allocated.unwrap_or(0)
+        ))
+    } else {
+        None
+    }
 }
 
-/// Flushes a directory's entries (a rename) to stable storage.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
+/// Reads an open entry file of `info.len` bytes: its header first, and the rest only when the header declares
+/// exactly the file's length. Memory is bounded by the file's real size (which the caller bounded), never by a
+/// header's claim; a file whose header is invalid or disagrees with its size is not read past its header, and
+/// what was read is returned for `entry::verify` to reject.
+pub(crate) fn read_bounded(file: &mut File, info: &FileInfo) -> io::Result<Vec<u8>> {
+    let len = info.len;
+    let first = len.min(FIRST_READ);
+    let mut buf = Vec::with_capacity(first as usize);
+    (&mut *file).take(first).read_to_end(&mut buf)?;
+    if matches!(
+        crate::entry::parse_header(&buf),
+        Err(crate::entry::Corrupt::TooShort { .. })
+    ) && (buf.len() as u64) < len
     {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        let more = len
+            .min(crate::entry::MAX_HEADER_LEN as u64)
+            .saturating_sub(buf.len() as u64);
+        (&mut *file).take(more).read_to_end(&mut buf)?;
     }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-/// Bytes read by the first `read` of an entry file: most entries fit, so a hit costs open, one read, close.
-const FIRST_READ: usize = 8 * 1024;
-
-/// Opens a file only if it is a regular file (following symlinks): opening a FIFO would block until a writer
-/// comes, and a device such as `/dev/zero` never ends, so neither may stand in for an entry.
-pub(crate) fn open_regular(path: &Path) -> io::Result<(File, u64)> {
-    let not_regular = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-    if !fs::metadata(path)?.is_file() {
-        return Err(not_regular());
-    }
-    // Non-blocking, in case a FIFO replaced the file between the check and the open; `fstat` then rejects it.
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    Ok((file, meta.len()))
-}
-
-/// Reads a whole entry file; `Ok(None)` when there is none.
-///
-/// The header says how long the file should be, so no `fstat` is needed and no extra `read` to find the end: when
-/// the first read returns exactly the declared length, the file is complete (a longer file is caught by reading on
-/// only when the first read filled its buffer). Memory is bounded by the file's real size, never by a header's
-/// claim; a file whose header is invalid is not read past its first chunk.
-pub(crate) fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    read_entry(path).or_else(|e| match e.kind() {
-        io::ErrorKind::NotFound => Ok(None),
-        _ => Err(Error::io("read entry", path, e)),
-    })
-}
-
-fn read_entry(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let mut opts = fs::OpenOptions::new();
-    opts.read(true);
-    // Non-blocking, so a FIFO under an entry's name reads as empty instead of blocking the open until a writer
-    // comes; regular files ignore the flag.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut opts, libc::O_NONBLOCK);
-    let mut file = opts.open(path)?;
-    let mut buf = vec![0u8; FIRST_READ];
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    match crate::entry::parse_header(&buf) {
+        Ok(h) if h.file_len() == len && (buf.len() as u64) < len => {
+            buf.reserve_exact((len - buf.len() as u64) as usize);
+            // A byte more than declared, to see a file that grew.
+            (&mut *file).take(len - buf.len() as u64 + 1).read_to_end(&mut buf)?;
         }
-        // A short read of a regular file means end of file unless the header says more is to come.
-        if got < buf.len() {
-            match crate::entry::parse_header(&buf[..got]) {
-                Ok(h) if h.file_len() == got as u64 => {
-                    buf.truncate(got);
-                    return Ok(Some(buf));
-                }
-                Ok(_) => {}
-                Err(_) if got >= crate::entry::HEADER_LEN => {
-                    // Not an entry: what was read is enough to say so.
-                    buf.truncate(got);
-                    return Ok(Some(buf));
-                }
-                Err(_) => {}
-            }
-        }
+        _ => {}
     }
-    buf.truncate(got);
-    if got == FIRST_READ {
-        // Read on only as far as the header says (and a byte more, to see a longer file): a device such as
-        // `/dev/zero` linked under an entry's name never ends, and anything without a valid header is not an entry.
-        if let Ok(h) = crate::entry::parse_header(&buf) {
-            let rest = h.file_len().saturating_sub(got as u64).saturating_add(1);
-            file.take(rest).read_to_end(&mut buf)?;
-        }
-    }
-    Ok(Some(buf))
+    Ok(buf)
 }
 
-/// Removes a file; `Ok(false)` when it was not there.
-pub(crate) fn remove_file(path: &Path) -> Result<bool> {
-    match fs::remove_file(path) {
+/// Reads the entry file of `key` whole; `Ok(None)` when there is none, or when what is there is no entry that could
+/// be read safely (a link, a FIFO or other non-regular file, a file over the size bound, a sparse file): those are
+/// logged at `warn` and read as a miss, and the next write replaces them.
+pub(crate) fn read_file(entries: &Entries, key: &KeyHash) -> Result<Option<Vec<u8>>> {
+    let hex = key.to_hex();
+    let (mut file, info) = match entries.dir().open_read_in(&hex[..2], &hex) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(Error::io("read entry", entry_path(entries, key), e))
+        }
+        Err(e) => {
+            warn!(target: "bucketcache", hash = %key, error = %e, "unusable file under an entry's name read as a miss; the next write replaces it");
+            return Ok(None);
+        }
+    };
+    if let Some(why) = refuse_reason(&info, entries.max_entry_bytes) {
+        warn!(target: "bucketcache", path = %entry_path(entries, key).display(), why, "entry file not read: read as a miss; the next write replaces it");
+        return Ok(None);
+    }
+    read_bounded(&mut file, &info)
+        .map(Some)
+        .map_err(|e| Error::io("read entry", entry_path(entries, key), e))
+}
+
+/// Reads the header bytes of the entry of `key` (see `scan::read_header_from`) and the file's length.
+pub(crate) fn read_header_bytes(entries: &Entries, key: &KeyHash) -> io::Result<(Vec<u8>, u64)> {
+    let hex = key.to_hex();
+    let (mut file, info) = entries.dir().open_read_in(&hex[..2], &hex)?;
+    let prefix = crate::scan::read_header_from(&mut file, info.len)?;
+    Ok((prefix, info.len))
+}
+
+/// Removes the entry file of `key` (a link there is removed itself); `Ok(false)` when there was none.
+pub(crate) fn remove_file(entries: &Entries, key: &KeyHash) -> Result<bool> {
+    let hex = key.to_hex();
+    let fan = match entries.dir().sub(&hex[..2]) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("remove entry", entry_path(entries, key), e)),
+    };
+    match fan.remove(&hex) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io("remove entry", path, e)),
+        Err(e) => Err(Error::io("remove entry", entry_path(entries, key), e)),
     }
+}
+
+/// Whether `name` has the exact shape of a temporary file the bucket writes: `.tmp-<pid>-<letters and digits>`.
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let Some((pid, tail)) = rest.split_once('-') else {
+        return false;
+    };
+    !pid.is_empty()
+        && pid.len() <= 10
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && (1..=32).contains(&tail.len())
+        && tail.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether `name` has the exact shape of an entry file: 64 lowercase hex digits.
+pub fn is_entry_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Whether `name` is a fan-out directory's: two lowercase hex digits.
+pub fn is_fan_out_name(name: &str) -> bool {
+    name.len() == 2 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The pid a temporary file's name carries, if it is one of ours.
@@ -240,11 +405,11 @@ pub fn temp_file_pid(name: &str) -> Option<u32> {
     rest.split('-').next()?.parse().ok()
 }
 
-/// Whether a temporary file may be removed: its writer is gone, or it is older than `max_age`.
-pub(crate) fn temp_is_stale(path: &Path, name: &str, max_age: std::time::Duration) -> bool {
-    let old = fs::symlink_metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
+/// Whether a temporary file may be removed: its writer is gone, or it is older than `max_age`. `info` is what
+/// `lstat` says about it, if anything.
+pub(crate) fn temp_is_stale(info: Option<&FileInfo>, name: &str, max_age: std::time::Duration) -> bool {
+    let old = info
+        .and_then(|i| i.modified)
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age >= max_age);
     old || temp_file_pid(name).is_some_and(|pid| !process_alive(pid))
@@ -271,6 +436,26 @@ mod tests {
         assert_eq!(temp_file_pid(".tmp-4711-abcdEFGH"), Some(4711));
         assert_eq!(temp_file_pid("3fa2"), None);
         assert_eq!(temp_file_pid(".tmp-x-y"), None);
+    }
+
+    #[test]
+    fn only_exact_shapes_are_bucket_names() {
+        assert!(is_temp_name(".tmp-4711-abcdEFGH"));
+        for n in [
+            ".tmp-",
+            ".tmp-1-",
+            ".tmp-x-ab",
+            ".tmp-1-a/b",
+            ".tmp-1-a.b",
+            ".tmp-12345678901-a",
+            "tmp-1-a",
+        ] {
+            assert!(!is_temp_name(n), "{n}");
+        }
+        assert!(is_entry_name(&"ab".repeat(32)));
+        assert!(!is_entry_name(&"AB".repeat(32)));
+        assert!(!is_entry_name(&"ab".repeat(31)));
+        assert!(is_fan_out_name("0f") && !is_fan_out_name("0F") && !is_fan_out_name("abc"));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! ask on, it refuses (exit code 2).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use bucketcache::scan::ScannedFile;
 
 use serde::Serialize;
 
@@ -26,20 +28,20 @@ struct Report {
 
 pub fn run(dir: &Path, function: Option<&str>, yes: bool, json: bool) -> CliResult {
     let entries_dir = scan::entries_dir(dir)?;
-    let mut targets: Vec<(PathBuf, u64)> = Vec::new();
+    let mut targets: Vec<(ScannedFile, u64)> = Vec::new();
     let mut entries = Tally::default();
     let mut problems = 0u64;
     let errors = scan::walk(&entries_dir, Depth::Headers, "listing", |item| {
         match (&item.class, function) {
             (Class::Live(h) | Class::Expired(h), Some(f)) if h.function.as_deref() == Some(f) => {
                 entries.add(item.len);
-                targets.push((item.path, item.len));
+                targets.push((item.file, item.len));
             }
             (Class::Live(_) | Class::Expired(_) | Class::Corrupt(_), None) => {
                 entries.add(item.len);
-                targets.push((item.path, item.len));
+                targets.push((item.file, item.len));
             }
-            (Class::Temp { stale: true }, None) => targets.push((item.path, item.len)),
+            (Class::Temp { stale: true }, None) => targets.push((item.file, item.len)),
             (Class::Unreadable(e), _) => {
                 warn(format_args!("cannot read `{}`: {e}", item.path.display()));
                 problems += 1;
@@ -54,8 +56,9 @@ pub fn run(dir: &Path, function: Option<&str>, yes: bool, json: bool) -> CliResu
         function: function.map(str::to_owned),
         ..Report::default()
     };
-    for (path, len) in targets {
-        match remove(&path) {
+    for (file, len) in targets {
+        let path = &file.path;
+        match remove(&file) {
             Ok(true) => report.removed.add(len),
             Ok(false) => {}
             Err(e) => {

@@ -51,11 +51,8 @@ pub struct FileProblem {
     pub error: String,
 }
 
-/// Removes a file; `Ok(false)` when it was already gone.
-pub fn remove(path: &std::path::Path) -> std::io::Result<bool> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+/// Removes a walked file through the handle of the directory it was found in (never by its path, which a swapped
+/// directory could redirect); `Ok(false)` when it was already gone.
+pub fn remove(file: &bucketcache::scan::ScannedFile) -> std::io::Result<bool> {
+    file.remove()
 }

@@ -5,8 +5,7 @@
 //! written longer ago than `--older-than`, then the least recently written entries until the entry files total at
 //! most `--max-size` (the same order a size-bounded bucket evicts in).
 
-use std::path::PathBuf;
-
+use bucketcache::scan::ScannedFile;
 use serde::Serialize;
 
 use super::{remove, FileProblem, Tally};
@@ -55,17 +54,17 @@ pub fn run(args: &PruneArgs, json: bool) -> CliResult {
     let cutoff = args
         .older_than
         .map(|d| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
-    let mut planned: Vec<(PathBuf, u64, Reason)> = Vec::new();
-    let mut kept: Vec<(i64, u64, PathBuf)> = Vec::new();
+    let mut planned: Vec<(ScannedFile, u64, Reason)> = Vec::new();
+    let mut kept: Vec<(i64, u64, ScannedFile)> = Vec::new();
     let mut problems = 0u64;
     let errors = scan::walk(&entries_dir, Depth::Headers, "pruning", |item| match item.class {
-        Class::Expired(_) => planned.push((item.path, item.len, Reason::Expired)),
-        Class::Temp { stale: true } => planned.push((item.path, item.len, Reason::TempLeftover)),
-        Class::Corrupt(ref c) if scan::prunable(c) => planned.push((item.path, item.len, Reason::Corrupt)),
+        Class::Expired(_) => planned.push((item.file, item.len, Reason::Expired)),
+        Class::Temp { stale: true } => planned.push((item.file, item.len, Reason::TempLeftover)),
+        Class::Corrupt(ref c) if scan::prunable(c) => planned.push((item.file, item.len, Reason::Corrupt)),
         Class::Live(ref h) if cutoff.is_some_and(|c| h.written_ms < c) => {
-            planned.push((item.path, item.len, Reason::OlderThan))
+            planned.push((item.file, item.len, Reason::OlderThan))
         }
-        Class::Live(ref h) => kept.push((h.written_ms, item.len, item.path)),
+        Class::Live(ref h) => kept.push((h.written_ms, item.len, item.file)),
         Class::Unreadable(ref e) => {
             warn(format_args!("cannot read `{}`: {e}", item.path.display()));
             problems += 1;
@@ -73,15 +72,15 @@ pub fn run(args: &PruneArgs, json: bool) -> CliResult {
         Class::Temp { stale: false } | Class::Corrupt(_) | Class::Other => {}
     })?;
     if let Some(max) = args.max_size {
-        kept.sort();
+        kept.sort_by(|a, b| (a.0, a.1, &a.2.path).cmp(&(b.0, b.1, &b.2.path)));
         let mut total: u64 = kept.iter().map(|k| k.1).sum();
         let mut oldest = kept.drain(..).collect::<std::collections::VecDeque<_>>();
         while total > max {
-            let Some((_, len, path)) = oldest.pop_front() else {
+            let Some((_, len, file)) = oldest.pop_front() else {
                 break;
             };
             total -= len;
-            planned.push((path, len, Reason::MaxSize));
+            planned.push((file, len, Reason::MaxSize));
         }
         kept = oldest.into();
     }
@@ -90,9 +89,10 @@ pub fn run(args: &PruneArgs, json: bool) -> CliResult {
         dry_run: args.dry_run,
         ..Report::default()
     };
-    for (path, bytes, reason) in planned {
+    for (file, bytes, reason) in planned {
+        let path = &file.path;
         if !args.dry_run {
-            match remove(&path) {
+            match remove(&file) {
                 Ok(true) => {}
                 Ok(false) => continue, // removed meanwhile, by someone else
                 Err(e) => {

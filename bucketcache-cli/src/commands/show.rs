@@ -1,9 +1,10 @@
 //! `bucketcache show DIR HASH`: one entry's header, and its value when the backend is self-describing.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bucketcache::entry::{self, Corrupt};
+use bucketcache::scan::{self as lib_scan, FileKind, ScannedFile};
 use bucketcache::KeyHash;
 use serde::Serialize;
 use serde_json::Value;
@@ -38,8 +39,13 @@ struct Shown {
 
 pub fn run(dir: &Path, hash: &str, json: bool) -> CliResult {
     let entries_dir = scan::entries_dir(dir)?;
-    let (key, path) = resolve(&entries_dir, hash)?;
-    let bytes = std::fs::read(&path).map_err(|e| CliError::failed(format!("cannot read `{}`: {e}", path.display())))?;
+    let (key, file) = resolve(&entries_dir, hash)?;
+    let path = file.path.clone();
+    // The library's regular-file, non-blocking, bounded read through the fan-out's handle: a FIFO, a device, a link
+    // or a huge or sparse file is an error, never a hang.
+    let bytes = file
+        .read(lib_scan::DEFAULT_MAX_ENTRY_BYTES)
+        .map_err(|e| CliError::failed(format!("cannot read `{}`: {e}", path.display())))?;
     let checked = entry::verify(&bytes).and_then(|(h, at)| {
         if h.key == key {
             Ok((h, at))
@@ -85,22 +91,19 @@ pub fn run(dir: &Path, hash: &str, json: bool) -> CliResult {
 }
 
 /// Finds the entry a full hash or a unique prefix names.
-fn resolve(entries_dir: &Path, hash: &str) -> CliResult<(KeyHash, PathBuf)> {
+fn resolve(entries_dir: &Path, hash: &str) -> CliResult<(KeyHash, ScannedFile)> {
     let prefix = hash.trim().to_ascii_lowercase();
     if prefix.len() < 2 || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CliError::usage(format!(
             "`{hash}` is not a key hash: give its 64 hex digits, or a unique prefix of at least 2 (as `ls` shows)"
         )));
     }
-    let fan = entries_dir.join(&prefix[..2]);
     let mut found = Vec::new();
-    if let Ok(files) = std::fs::read_dir(&fan) {
-        for file in files.flatten() {
-            let name = file.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let (true, Some(key)) = (name.starts_with(&prefix), KeyHash::from_hex(name)) {
-                found.push((key, file.path()));
-            }
+    for file in lib_scan::walk_fan_out(entries_dir, &prefix[..2])? {
+        // A fan-out that is a link or not ours is an error, never followed.
+        let file = file?;
+        if let (true, FileKind::Entry(key)) = (file.name.starts_with(&prefix), file.kind) {
+            found.push((key, file));
         }
     }
     match found.len() {

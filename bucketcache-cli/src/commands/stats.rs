@@ -34,6 +34,8 @@ struct Stats {
     newest_written_ms: Option<i64>,
     functions: Vec<Group>,
     backends: Vec<Group>,
+    /// Risks found in the bucket directory itself (e.g. writable by other users), each with its fix.
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,6 +67,10 @@ pub fn run(dir: &Path, json: bool) -> CliResult {
     };
     let mut functions: BTreeMap<Option<String>, Tally> = BTreeMap::new();
     let mut backends: BTreeMap<Option<String>, Tally> = BTreeMap::new();
+    if let Some(risk) = bucketcache::scan::insecure_dir_warning(dir) {
+        warn(format_args!("{risk}"));
+        s.warnings.push(risk);
+    }
     let errors = scan::walk(&entries_dir, Depth::Headers, "stats", |item| {
         s.total_bytes += item.len;
         match &item.class {

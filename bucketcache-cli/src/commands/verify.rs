@@ -46,7 +46,7 @@ pub fn run(dir: &Path, fix: bool, json: bool) -> CliResult {
             r.checked.add(item.len);
             let mut removed = false;
             if fix {
-                match remove(&item.path) {
+                match remove(&item.file) {
                     Ok(_) => {
                         removed = true;
                         r.fixed += 1;
