@@ -238,10 +238,10 @@ fn hammer(mode: &str) {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         insert_notes.push(String::from_utf8_lossy(&out.stderr).trim().to_owned());
         let f: Vec<&str> = text.split_whitespace().collect();
-        if f.len() == 6 {
+        if f.len() == 10 {
             ops += f[1].parse::<u64>().unwrap_or(0);
-            errors += f[3].parse::<u64>().unwrap_or(0);
-            bad += f[5].parse::<u64>().unwrap_or(0);
+            errors += f[7].parse::<u64>().unwrap_or(0);
+            bad += f[9].parse::<u64>().unwrap_or(0);
         } else {
             errors += 1;
             eprintln!("worker output: {text} {}", String::from_utf8_lossy(&out.stderr));
