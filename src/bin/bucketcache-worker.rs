@@ -357,6 +357,10 @@ fn count_temp_files(root: &std::path::Path) -> usize {
     fans.flatten()
         .filter_map(|fan| std::fs::read_dir(fan.path()).ok())
         .flat_map(|files| files.flatten())
-        .filter(|f| f.file_name().to_string_lossy().starts_with(".tmp-"))
+        .filter(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .starts_with(bucketcache::store::TEMP_PREFIX)
+        })
         .count()
 }
