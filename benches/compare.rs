@@ -139,6 +139,10 @@ fn duel(rounds: usize, iters: u64, mut ours: impl FnMut(u64), mut theirs: impl F
 }
 
 fn median(v: &mut [f64]) -> f64 {
+    assert!(
+        !v.is_empty() && v.iter().all(|x| x.is_finite()),
+        "no measurement, or one that is not a number: {v:?}"
+    );
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
@@ -195,16 +199,32 @@ fn child(which: &str) {
     println!("{ns}");
 }
 
+/// Medians over `runs` child processes of `which` (in-process ns, wall ns), after one more child that fills the
+/// cache (its miss is not a hit, so it is left out). A child that fails, or prints no time, fails the bench.
 fn whole_process(which: &str, runs: usize) -> (f64, f64) {
     let exe = std::env::current_exe().expect("exe");
     let mut inside = Vec::new();
     let mut wall = Vec::new();
-    for _ in 0..runs {
+    for run in 0..=runs {
         let start = Instant::now();
         let out = Command::new(&exe).env(CHILD_ENV, which).output().expect("spawn child");
-        wall.push(start.elapsed().as_nanos() as f64);
+        let elapsed = start.elapsed().as_nanos() as f64;
         let text = String::from_utf8_lossy(&out.stdout);
-        inside.push(text.trim().parse::<f64>().unwrap_or(f64::NAN));
+        assert!(
+            out.status.success(),
+            "{which} child {run} failed ({}): {text}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ns = text
+            .trim()
+            .parse::<f64>()
+            .unwrap_or_else(|e| panic!("{which} child {run} printed no time ({e}): {text:?}"));
+        if run > 0 {
+            // Run 0 filled the cache.
+            inside.push(ns);
+            wall.push(elapsed);
+        }
     }
     (median(&mut inside), median(&mut wall))
 }
@@ -232,7 +252,7 @@ fn main() {
     }
     let b = || "x".to_string();
     // Whole processes first: redb admits one process per database, so the parent must not hold it open yet.
-    // The first child of each kind populates its cache; the medians are of the hits after it.
+    // The first child of each kind populates its cache; the medians are of the 21 hits after it.
     let (ours_in, ours_wall) = whole_process("ours", 21);
     let (theirs_in, theirs_wall) = whole_process("cached", 21);
     // Populate the hit keys.

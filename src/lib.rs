@@ -211,3 +211,62 @@ pub mod child {
         text
     }
 }
+
+/// Visible skips: a test that cannot run a check here says why on stderr and counts it, and in CI a skip of a check
+/// CI is set up to run is a failure.
+///
+/// - `BUCKETCACHE_SKIP_LOG=FILE`: each skip appends one line `check: reason` to FILE (`.ci/run` sets it and lists
+///   the skipped checks at the end of its log).
+/// - `CI=true` and `BUCKETCACHE_REQUIRE_ALL=1` (both set when `.ci/run` runs in CI): a skip with
+///   [`Needs::Tools`] panics instead, since CI installs what those checks need.
+pub mod skip {
+    use std::io::Write;
+
+    /// The variable naming the file skips are appended to.
+    pub const LOG_ENV: &str = "BUCKETCACHE_SKIP_LOG";
+    /// The variable that, with `CI=true`, turns a skip of a check CI can run into a failure.
+    pub const REQUIRE_ALL_ENV: &str = "BUCKETCACHE_REQUIRE_ALL";
+
+    /// What a skipped check lacked.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Needs {
+        /// Something `.ci/run` provides on a clean machine (a tool it installs, root or a normal user's rights):
+        /// in CI with `BUCKETCACHE_REQUIRE_ALL=1` the skip fails the test.
+        Tools,
+        /// Something the kernel or container decides (user namespaces, mount rights): a skip, visible, never a
+        /// failure.
+        Environment,
+    }
+
+    /// Whether a skip of a check that needs `needs` must fail here (CI with every check required).
+    pub fn must_run(needs: Needs) -> bool {
+        needs == Needs::Tools
+            && std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+            && std::env::var(REQUIRE_ALL_ENV).is_ok_and(|v| v == "1")
+    }
+
+    /// Records that `check` did not run because of `reason`: prints it on stderr, appends it to the skip log if
+    /// one is set, and panics instead when [`must_run`] says the check had to run.
+    pub fn skip(check: &str, needs: Needs, reason: &str) {
+        let reason = reason.replace('\n', " ");
+        if must_run(needs) {
+            panic!("{check}: skipped in CI, where it must run ({REQUIRE_ALL_ENV}=1): {reason}");
+        }
+        // Written to the process's stderr directly, not through `eprintln!`, which the test harness captures.
+        let _ = writeln!(std::io::stderr(), "SKIPPED {check}: {reason}");
+        if let Some(path) = std::env::var_os(LOG_ENV) {
+            let line = format!("{check}: {reason}\n");
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+            if let Err(e) = written {
+                panic!(
+                    "{check}: skipped, and the skip log {} cannot be written: {e}",
+                    path.to_string_lossy()
+                );
+            }
+        }
+    }
+}

@@ -13,14 +13,23 @@ use bucketcache::Bucket;
 use bucketcache_suite::fixtures::Generation;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_bucketcache-worker");
+/// Runs at least this many kills.
 const RUNS: u32 = 24;
+/// And more, up to this many, until some kill has left a temporary file (about one kill in twenty does).
+const MAX_RUNS: u32 = 400;
 const KEYS: u64 = 64;
 
 fn temp_files(root: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    for fan in std::fs::read_dir(root.join("entries-v2")).expect("list").flatten() {
+    for fan in std::fs::read_dir(root.join(bucketcache::store::ENTRIES_DIR))
+        .expect("list")
+        .flatten()
+    {
         for f in std::fs::read_dir(fan.path()).expect("list fan").flatten() {
-            if f.file_name().to_string_lossy().starts_with(".tmp-") {
+            if f.file_name()
+                .to_string_lossy()
+                .starts_with(bucketcache::store::TEMP_PREFIX)
+            {
                 out.push(f.path());
             }
         }
@@ -46,7 +55,11 @@ fn entries_survive_sigkill_at_random_moments() {
     };
     let (mut hits, mut misses) = (0u64, 0u64);
     let started = Instant::now();
-    for run in 0..RUNS {
+    let mut runs = 0;
+    // A kill must land inside a write at least once, or there is nothing for prune to clean up below.
+    while runs < RUNS || (runs < MAX_RUNS && temp_files(dir.path()).is_empty()) {
+        let run = runs;
+        runs += 1;
         let mut child = Command::new(WORKER)
             .args(["crash-write", d, &KEYS.to_string()])
             .stdout(Stdio::piped())
@@ -84,12 +97,17 @@ fn entries_survive_sigkill_at_random_moments() {
         }
     }
 
-    let left = temp_files(dir.path()).len();
+    let left_files = temp_files(dir.path());
+    let left = left_files.len();
+    assert!(
+        left > 0,
+        "no kill in {runs} runs landed inside a write (no temporary file left): nothing for prune to remove"
+    );
     let bucket = Bucket::new(d).expect("bucket");
     let pruned = bucket.prune_directory().expect("prune");
     let after = temp_files(dir.path());
     println!(
-        "crash: {RUNS} SIGKILLed runs in {:?}; {} reads after the kills: {hits} exact values, {misses} misses, \
+        "crash: {runs} SIGKILLed runs in {:?}; {} reads after the kills: {hits} exact values, {misses} misses, \
          0 wrong; {left} temporary files left by killed writers, prune removed {} files ({} bytes)",
         started.elapsed(),
         hits + misses,
@@ -97,7 +115,14 @@ fn entries_survive_sigkill_at_random_moments() {
         pruned.size,
     );
     assert!(after.is_empty(), "prune left temporary files: {after:?}");
-    assert!(pruned.num >= left as u64);
+    for f in &left_files {
+        assert!(!f.exists(), "prune left {}", f.display());
+    }
+    assert!(
+        pruned.num >= left as u64,
+        "prune counted {} removals for {left} temporary files",
+        pruned.num
+    );
     // Every entry is still readable after the prune, and the bucket takes writes.
     for key in 0..KEYS {
         if let Some(v) = bucket.get::<Generation>(&key).expect("get") {

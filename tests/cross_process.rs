@@ -56,12 +56,27 @@ fn concurrent_processes_never_read_a_wrong_value() {
                 .expect("spawn")
         })
         .collect();
-    let mut total = 0u64;
+    let (mut ops, mut hits, mut misses) = (0u64, 0u64, 0u64);
     for child in children {
         let text = bucketcache_suite::child::success_output(child);
         let fields: Vec<&str> = text.split_whitespace().collect();
-        assert_eq!(fields[2..], ["errors", "0", "bad", "0"], "{text}");
-        total += fields[1].parse::<u64>().expect("ops");
+        assert_eq!(fields.len(), 10, "{text}");
+        assert_eq!(
+            [fields[0], fields[2], fields[4], fields[6], fields[8]],
+            ["ops", "hits", "misses", "errors", "bad"],
+            "{text}"
+        );
+        assert_eq!(fields[6..], ["errors", "0", "bad", "0"], "{text}");
+        let n = |i: usize| {
+            fields[i]
+                .parse::<u64>()
+                .unwrap_or_else(|e| panic!("{text}: field {i}: {e}"))
+        };
+        ops += n(1);
+        hits += n(3);
+        misses += n(5);
     }
-    assert!(total > 0);
+    println!("cross process: 3 processes, {ops} operations, {hits} hits (exact values), {misses} misses, 0 wrong");
+    // A reader that always missed would never see a wrong value: the hits show the reads were checked.
+    assert!(hits > 0, "no read hit: {ops} operations, {misses} misses");
 }

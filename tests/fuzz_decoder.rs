@@ -2,18 +2,40 @@
 //! (with the checksum recomputed half of the time, as a forger would), fed to the entry parser and to every
 //! backend's decoder as several types. Nothing may panic; an undamaged entry must decode to its value.
 //!
+//! Each case is measured: its peak heap use (a counting global allocator) must stay within the bound
+//! `tests/hostile_files.rs` uses for one read (max(64 x the input, 1 MiB) + 64 KiB), and it must finish within
+//! [`CASE_TIME_LIMIT`] (generous: a hang, not a slow machine, fails it).
+//!
 //! `BUCKETCACHE_FUZZ_CASES=N` sets the cases per property (default 1,000); a longer run:
 //! `BUCKETCACHE_FUZZ_CASES=200000 cargo test --release --test fuzz_decoder -- --nocapture`.
 //! The same target runs under libFuzzer in `fuzz/` (cargo-fuzz, nightly).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bucketcache::entry::{FORMAT_VERSION, HEADER_LEN};
 
 use bucketcache::{Backend, BincodeBackend, JsonBackend, MessagePackBackend};
 use bucketcache_suite::forge;
 use bucketcache_suite::fuzz::{decode_everything, Shape};
+use peak_alloc::PeakAlloc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+
+#[global_allocator]
+static ALLOC: PeakAlloc = PeakAlloc;
+
+/// The allocator's counters are process-wide: the tests of this file take turns, so a case's peak is its own.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The longest one case may take (a debug build decodes every input many times over).
+const CASE_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// The most one case may allocate for an input of `len` bytes: as for one read in `tests/hostile_files.rs`.
+fn alloc_bound(len: usize) -> usize {
+    (64 * len).max(1 << 20) + (64 << 10)
+}
 
 fn cases() -> u32 {
     std::env::var("BUCKETCACHE_FUZZ_CASES")
@@ -101,9 +123,13 @@ fn encode<B: Backend>(backend: &B, value: &Shape) -> Vec<u8> {
     out
 }
 
-fn run<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> usize) {
+/// Runs `test` on `cases()` inputs from `strategy`. `test` returns its input's length in bytes and the number of
+/// successful decodes; each case's peak heap use and time are checked against their bounds.
+fn run<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> (usize, usize)) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let cases = cases();
     let decoded = AtomicUsize::new(0);
+    let worst = Mutex::new((0usize, 0usize, Duration::ZERO));
     let started = Instant::now();
     let mut runner = TestRunner::new(Config {
         cases,
@@ -112,12 +138,28 @@ fn run<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> usize) {
     });
     runner
         .run(&strategy, |input| {
-            decoded.fetch_add(test(input), Ordering::Relaxed);
+            let before = ALLOC.current_usage();
+            ALLOC.reset_peak_usage();
+            let case_started = Instant::now();
+            let (len, n) = test(input);
+            let elapsed = case_started.elapsed();
+            let peak = ALLOC.peak_usage().saturating_sub(before);
+            prop_assert!(
+                peak <= alloc_bound(len),
+                "a {len}-byte input made the decoders allocate {peak} bytes (bound {})",
+                alloc_bound(len)
+            );
+            prop_assert!(elapsed <= CASE_TIME_LIMIT, "a {len}-byte input took {elapsed:?}");
+            let mut w = worst.lock().unwrap_or_else(|p| p.into_inner());
+            *w = (w.0.max(peak), w.1.max(len), w.2.max(elapsed));
+            decoded.fetch_add(n, Ordering::Relaxed);
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (peak, len, slowest) = *worst.lock().unwrap_or_else(|p| p.into_inner());
     println!(
-        "fuzz decoder: {name}: {cases} cases in {:?}, {} successful decodes, no panic",
+        "fuzz decoder: {name}: {cases} cases in {:?}, {} successful decodes, no panic; largest input {len} B, \
+         worst peak {peak} B, slowest case {slowest:?}",
         started.elapsed(),
         decoded.load(Ordering::Relaxed)
     );
@@ -126,14 +168,15 @@ fn run<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> usize) {
 #[test]
 fn random_bytes_never_panic_the_decoders() {
     run("random bytes", prop::collection::vec(any::<u8>(), 0..600), |bytes| {
-        decode_everything(&bytes)
+        (bytes.len(), decode_everything(&bytes))
     });
     run(
         "random bytes behind a valid header",
         (prop::collection::vec(any::<u8>(), 0..400), 0usize..3),
         |(payload, b)| {
             let id = ["bincode2", "json", "msgpack"][b];
-            decode_everything(&forge::entry(forge::FORMAT_VERSION, &[7; 32], id, &payload))
+            let file = forge::entry(FORMAT_VERSION, &[7; 32], id, &payload);
+            (file.len(), decode_everything(&file))
         },
     );
 }
@@ -149,10 +192,10 @@ fn damaged_entries_of_random_values_never_panic_and_intact_ones_round_trip() {
                 1 => ("json", encode(&JsonBackend::new(), &value)),
                 _ => ("msgpack", encode(&MessagePackBackend::new(), &value)),
             };
-            let mut file = forge::entry(forge::FORMAT_VERSION, &[7; 32], id, &payload);
+            let mut file = forge::entry(FORMAT_VERSION, &[7; 32], id, &payload);
             let intact = file.clone();
             apply(&mut file, &muts);
-            if reseal && file.len() >= forge::HEADER_LEN {
+            if reseal && file.len() >= HEADER_LEN {
                 forge::seal(&mut file);
             }
             if file == intact {
@@ -171,7 +214,7 @@ fn damaged_entries_of_random_values_never_panic_and_intact_ones_round_trip() {
                     "damage without a new checksum is caught"
                 );
             }
-            decode_everything(&file)
+            (file.len(), decode_everything(&file))
         },
     );
 }

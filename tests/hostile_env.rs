@@ -5,12 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bucketcache::store::fault;
+use bucketcache::store::{fault, ENTRIES_DIR, TEMP_PREFIX};
 use bucketcache::{Bucket, Error};
 use bucketcache_suite::fixtures::Checked;
+use bucketcache_suite::skip::{self, Needs};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_bucketcache-worker");
 const ENOSPC: i32 = 28;
+/// Printed by the shell once the tmpfs is mounted.
+const MOUNTED: &str = "mounted-a-tmpfs";
 
 fn io_error(r: bucketcache::Result<()>, what: &str) -> String {
     match r {
@@ -20,13 +23,13 @@ fn io_error(r: bucketcache::Result<()>, what: &str) -> String {
 }
 
 fn temp_files(root: &Path) -> usize {
-    let Ok(fans) = std::fs::read_dir(root.join("entries-v2")) else {
+    let Ok(fans) = std::fs::read_dir(root.join(ENTRIES_DIR)) else {
         return 0;
     };
     fans.flatten()
         .filter_map(|f| std::fs::read_dir(f.path()).ok())
         .flat_map(|d| d.flatten())
-        .filter(|f| f.file_name().to_string_lossy().starts_with(".tmp-"))
+        .filter(|f| f.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
         .count()
 }
 
@@ -69,23 +72,43 @@ fn a_really_full_tmpfs_is_a_clear_error_and_heals() {
     // namespaces; where they are not allowed the test says so and the injected fault above stands in.
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_str().expect("utf8");
-    let script = format!("mount -t tmpfs -o size=256k tmpfs '{d}' && exec '{WORKER}' fill '{d}'");
+    // The marker line says the mount succeeded: from there on, whatever the worker does is the test's result.
+    let script = format!("mount -t tmpfs -o size=256k tmpfs '{d}' && echo {MOUNTED} && exec '{WORKER}' fill '{d}'");
     let out = match Command::new("unshare").args(["-Urm", "sh", "-c", &script]).output() {
         Ok(out) => out,
         Err(e) => {
-            println!("hostile env: tmpfs full-disk case skipped: unshare unavailable ({e})");
+            skip::skip(
+                "hostile_env: full tmpfs",
+                Needs::Tools,
+                &format!("cannot run `unshare` (util-linux): {e}"),
+            );
             return;
         }
     };
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !text.starts_with("stored") {
-        println!(
-            "hostile env: tmpfs full-disk case skipped: cannot mount a tmpfs here ({})",
-            String::from_utf8_lossy(&out.stderr).trim()
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let Some(text) = stdout.strip_prefix(MOUNTED).and_then(|rest| rest.strip_prefix('\n')) else {
+        assert!(
+            !stdout.contains(MOUNTED),
+            "the marker must be the first line: {stdout}\n{stderr}"
+        );
+        skip::skip(
+            "hostile_env: full tmpfs",
+            Needs::Environment,
+            &format!(
+                "cannot mount a tmpfs in a user namespace here ({}): {}",
+                out.status,
+                stderr.trim()
+            ),
         );
         return;
-    }
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let text = text.to_owned();
+    assert!(
+        out.status.success(),
+        "the worker filling the tmpfs failed ({}): {text}\n{stderr}",
+        out.status
+    );
     let get = |name: &str| -> String {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
@@ -176,10 +199,24 @@ fn an_unwritable_directory_is_a_clear_error_and_heals() {
             .gid(65534)
             .output()
     };
+    // Only a failure to start the child is a reason to skip; what the child reports is the result.
     let out = match probe("2") {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-        other => {
-            println!("hostile env: unwritable-directory case skipped: cannot run a child as nobody ({other:?})");
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                out.status.success(),
+                "the probe as nobody failed ({}): {stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stdout
+        }
+        Err(e) => {
+            skip::skip(
+                "hostile_env: unwritable directory as nobody",
+                Needs::Tools,
+                &format!("cannot start a child as uid 65534: {e}"),
+            );
             return;
         }
     };
@@ -197,7 +234,9 @@ fn an_unwritable_directory_is_a_clear_error_and_heals() {
     for e in walk(&root) {
         std::os::unix::fs::chown(&e, Some(65534), Some(65534)).expect("chown");
     }
-    let out = String::from_utf8_lossy(&probe("3").expect("spawn").stdout).into_owned();
+    let out = probe("3").expect("spawn");
+    assert!(out.status.success(), "{out:?}");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     println!(
         "hostile env: after chown: {}",
         out.lines().collect::<Vec<_>>().join("; ")
@@ -287,12 +326,12 @@ fn a_file_where_a_directory_should_be_is_a_clear_error_and_heals() {
     bucket.insert("k", &1u32).expect("insert once the file is gone");
 
     // The entries directory, replaced by a file while the bucket is open.
-    std::fs::remove_dir_all(root.join("entries-v2")).expect("rm -r");
-    std::fs::write(root.join("entries-v2"), b"x").expect("write");
+    std::fs::remove_dir_all(root.join(ENTRIES_DIR)).expect("rm -r");
+    std::fs::write(root.join(ENTRIES_DIR), b"x").expect("write");
     let msg = io_error(bucket.insert("k", &2u32), "insert under a file");
     println!("hostile env: file as entries directory: insert -> {msg}");
     assert!(matches!(bucket.prune_directory(), Err(Error::Io { .. })));
-    std::fs::remove_file(root.join("entries-v2")).expect("rm");
+    std::fs::remove_file(root.join(ENTRIES_DIR)).expect("rm");
     bucket.insert("k", &2u32).expect("insert once the file is gone");
     bucket.unload_all();
     assert_eq!(bucket.get::<u32>("k").expect("get"), Some(2));

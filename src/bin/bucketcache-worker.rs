@@ -3,7 +3,8 @@
 //! ```text
 //! bucketcache-worker write DIR FROM TO        insert keys FROM..TO with value Checked::new(key, 64 + key % 512)
 //! bucketcache-worker read DIR FROM TO         read keys FROM..TO, print "hits N misses M bad B"
-//! bucketcache-worker hammer DIR KEYS MILLIS [memory]  mixed 90% get / 10% insert on KEYS keys; print "ops N errors E bad B"
+//! bucketcache-worker hammer DIR KEYS MILLIS [memory]  mixed 90% get / 10% insert on KEYS keys;
+//!                                             print "ops N hits H misses M errors E bad B"
 //!                                             (reads from the files unless `memory`: then the memory tier may serve them)
 //! bucketcache-worker torn-write DIR MILLIS    rewrite key "torn" with Checked::new(len, len), len from 1 B to 1 MiB,
 //!                                             for MILLIS after the first write (then "ready"); print "writes N"
@@ -112,7 +113,7 @@ fn run(args: &[String]) -> Result<i32, String> {
             let until = Instant::now() + Duration::from_millis(num(args, 4)?);
             // `memory` (optional 5th argument): reads may be served by this process's memory tier.
             let from_files = args.get(5).map(String::as_str) != Some("memory");
-            let (mut ops, mut errors, mut bad) = (0u64, 0u64, 0u64);
+            let (mut ops, mut hits, mut misses, mut errors, mut bad) = (0u64, 0u64, 0u64, 0u64, 0u64);
             let (mut inserts, mut insert_time) = (0u64, Duration::ZERO);
             let mut x: u64 = u64::from(std::process::id()) | 1;
             while Instant::now() < until {
@@ -121,7 +122,9 @@ fn run(args: &[String]) -> Result<i32, String> {
                 x ^= x << 17;
                 let k = x % keys;
                 let want = &expected[k as usize];
-                if x.is_multiple_of(10) {
+                // The choice of operation takes other bits than the key: with `x % 10` and a key count that is a
+                // multiple of 10, only keys ending in 0 were ever written, and only the others read (no hit ever).
+                if (x >> 32).is_multiple_of(10) {
                     let started = Instant::now();
                     if bucket.insert(&k, want).is_err() {
                         errors += 1;
@@ -134,15 +137,15 @@ fn run(args: &[String]) -> Result<i32, String> {
                         bucket.unload_key(&k);
                     }
                     match bucket.get::<Checked>(&k) {
-                        Ok(Some(v)) if v == *want => {}
-                        Ok(None) => {}
+                        Ok(Some(v)) if v == *want => hits += 1,
+                        Ok(None) => misses += 1,
                         Ok(Some(_)) => bad += 1,
                         Err(_) => errors += 1,
                     }
                 }
                 ops += 1;
             }
-            println!("ops {ops} errors {errors} bad {bad}");
+            println!("ops {ops} hits {hits} misses {misses} errors {errors} bad {bad}");
             eprintln!(
                 "inserts {inserts} taking {:.0} ms of the run ({:.1} µs each)",
                 insert_time.as_secs_f64() * 1e3,
@@ -348,12 +351,16 @@ fn fill(bucket: &Bucket) -> Result<i32, String> {
 }
 
 fn count_temp_files(root: &std::path::Path) -> usize {
-    let Ok(fans) = std::fs::read_dir(root.join("entries-v2")) else {
+    let Ok(fans) = std::fs::read_dir(root.join(bucketcache::store::ENTRIES_DIR)) else {
         return 0;
     };
     fans.flatten()
         .filter_map(|fan| std::fs::read_dir(fan.path()).ok())
         .flat_map(|files| files.flatten())
-        .filter(|f| f.file_name().to_string_lossy().starts_with(".tmp-"))
+        .filter(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .starts_with(bucketcache::store::TEMP_PREFIX)
+        })
         .count()
 }
