@@ -202,10 +202,16 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         __bucketcache_call.store::<#ret, _>(__bucketcache_shape, &__bucketcache_value)
     );
 
+    // An `async fn`'s body is an `async` block: its marker's path ends in `{{closure}}::__bucketcache_marker`.
+    let function_path = if is_async {
+        quote!(async_function_path)
+    } else {
+        quote!(function_path)
+    };
     let body = quote! {
         {
             fn __bucketcache_marker() {}
-            let __bucketcache_function = #p::function_path(::core::any::type_name_of_val(&__bucketcache_marker));
+            let __bucketcache_function = #p::#function_path(::core::any::type_name_of_val(&__bucketcache_marker));
             let __bucketcache_shape = #shape;
             #bucket
             let __bucketcache_call = #p::Call::new(

@@ -46,6 +46,20 @@ pub fn function_path(marker: &'static str) -> &'static str {
     marker.strip_suffix(MARKER).unwrap_or(marker)
 }
 
+/// The suffix of the marker function's path inside an `async fn`: its body is an `async` block, which the type
+/// name calls `{{closure}}`.
+const ASYNC_MARKER: &str = "::{{closure}}::__bucketcache_marker";
+
+/// [`function_path`] for an `async fn`, whose marker is defined inside the body's `async` block
+/// (`my_crate::quote::{{closure}}::__bucketcache_marker` → `my_crate::quote`).
+#[inline]
+pub fn async_function_path(marker: &'static str) -> &'static str {
+    match marker.strip_suffix(ASYNC_MARKER) {
+        Some(path) => path,
+        None => function_path(marker),
+    }
+}
+
 // ---- the key ----
 
 /// What an attribute key is made of. The constant parts (function path, code version, return shape, type names)
