@@ -86,7 +86,10 @@ fn a_sync_fn_keeps_its_path() {
 #[test]
 fn the_marker_suffixes_are_stripped() {
     use bucketcache::__private::{async_function_path, function_path};
-    assert_eq!(async_function_path("c::m::f::{{closure}}::__bucketcache_marker"), "c::m::f");
+    assert_eq!(
+        async_function_path("c::m::f::{{closure}}::__bucketcache_marker"),
+        "c::m::f"
+    );
     // A sync function defined inside a closure keeps the closure in its path.
     assert_eq!(
         function_path("c::main::{{closure}}::f::__bucketcache_marker"),

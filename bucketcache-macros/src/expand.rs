@@ -15,7 +15,7 @@
 //         // let __bucketcache_bucket_owner = &(EXPR); let __bucketcache_bucket = user_bucket(__bucketcache_bucket_owner);
 //         let __bucketcache_call = __private::Call::new(__bucketcache_bucket, __bucketcache_function, LIFETIME,
 //             &__private::CallKey { function, code: "<blake3 of the signature>:body:<blake3 of BODY>",
-//                                   mode, types: &[],
+//                                   mode, shape: shape_of(..), types: &[],
 //                                   args: Args(Arg { value: key_arg(&a), next: End }) });
 //         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, nocache_flag(refresh)) {
 //             Step::Hit(hit) => { log_hit(&__bucketcache_call.info(&hit, args_vec([..]))); hit.value }
@@ -198,6 +198,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         )
     };
     let mode = quote_spanned!(ret_span=> #p::mode_of::<#ret, _>(&__bucketcache_shape));
+    let type_shape = quote_spanned!(ret_span=> #p::shape_of::<#ret, _>(&__bucketcache_shape));
     let store = quote_spanned!(ret_span=>
         __bucketcache_call.store::<#ret, _>(__bucketcache_shape, &__bucketcache_value)
     );
@@ -222,6 +223,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                     function: __bucketcache_function,
                     code: #code,
                     mode: #mode,
+                    shape: #type_shape,
                     types: &[#(#types),*],
                     args: #p::Args(#arg_list),
                 },

@@ -3,7 +3,8 @@
 //! The expansion of a cached function (see `bucketcache-macros/src/expand.rs`) does, in order:
 //! 1. pick the return shape ([`Probe`] + the `Probe*` traits, autoref specialization): a `Result` stores its `Ok`
 //!    value, an `Option` its `Some` value, anything else the whole value ([`Shape`]);
-//! 2. build a [`CallKey`] (function path, code version, shape, type names, named argument values) and
+//! 2. build a [`CallKey`] (function path, code version, shape, the stored type's serde shape, type names, named
+//!    argument values) and
 //!    hash it with the bucket's key maker ([`Call::new`]);
 //! 3. [`Call::begin`] (or [`Call::begin_async`]): a hit, or the right to run the body (single flight among the
 //!    process's threads, then across processes through the key's lock file unless `cross_process = false`);
@@ -23,6 +24,8 @@ pub use crate::arg_value::ArgValue;
 pub use crate::call_info::{CachedCallInfo, CallArg};
 pub use crate::default_bucket::{default_cache_dir, SiteBucket};
 pub use crate::flight::FlightGuard;
+pub use crate::key::shape::{shape_digest, shape_text};
+pub use crate::site::ShapeFn;
 #[cfg(feature = "json")]
 pub use crate::JsonBackend;
 #[cfg(feature = "msgpack")]
@@ -34,7 +37,9 @@ use crate::flight::{self, Flight, Join};
 use crate::lock::{CrossFlight, CrossFlightGuard};
 
 /// Version of the layout of [`CallKey`]; part of every attribute key.
-pub const CALL_KEY_VERSION: u32 = 2;
+///
+/// 3: the site digest holds the stored type's serde shape (`key/shape.rs`); `async fn` paths lost `{{closure}}`.
+pub const CALL_KEY_VERSION: u32 = 3;
 
 /// The suffix of the marker function's path the expansion defines inside each cached function.
 const MARKER: &str = "::__bucketcache_marker";
@@ -73,6 +78,8 @@ pub struct CallKey<'a, A> {
     pub code: &'static str,
     /// The return shape ([`Shape::MODE`]).
     pub mode: &'static str,
+    /// The stored type's serde shape digest ([`shape_of`]), computed with the site digest.
+    pub shape: ShapeFn,
     /// The names of the type arguments (and of `Self` for methods).
     pub types: &'a [&'static str],
     /// The argument values, an [`Args`] list.
@@ -90,7 +97,7 @@ impl Serialize for Digest {
 
 impl<A: Serialize> Serialize for CallKey<'_, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let site = crate::site::site_digest(self.function, self.code, self.mode, self.types);
+        let site = crate::site::site_digest(self.function, self.code, self.mode, self.shape, self.types);
         let mut t = s.serialize_tuple(3)?;
         t.serialize_element(&CALL_KEY_VERSION)?;
         t.serialize_element(&Digest(site))?;
@@ -287,6 +294,13 @@ impl<R> ProbeAll for &Probe<R> {}
 #[inline]
 pub fn mode_of<R, S: Shape<R>>(_: &S) -> &'static str {
     S::MODE
+}
+
+/// The shape-digest function of the type a shape for `R` stores (called once per site and thread, with the site
+/// digest; the trace itself runs once per type per process).
+#[inline]
+pub fn shape_of<R, S: Shape<R>>(_: &S) -> ShapeFn {
+    shape_digest::<S::Stored>
 }
 
 // ---- the bucket ----

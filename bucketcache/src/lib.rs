@@ -264,8 +264,9 @@ pub use store::Durability;
 /// (module path, and the `impl`'s type for methods and associated functions, as [`core::any::type_name`] spells
 /// it, so `a::f` and `b::f`, `Cat::speak` and `Dog::speak` never share entries); a code version computed at
 /// compile time: a blake3 hash of the signature's tokens (so the parameter names and types, and the return type)
-/// and the fingerprint (a blake3 hash of the body's tokens, or the `version` string); the return shape; the names
-/// of the type arguments (and of `Self`); then the value of each key argument in order, `self` first. Const
+/// and the fingerprint (a blake3 hash of the body's tokens, or the `version` string); the return shape; a digest
+/// of the stored type's serde shape (see [Type shapes](#type-shapes)); the names of the type arguments (and of
+/// `Self`); then the value of each key argument in order, `self` first. Const
 /// generic values count as arguments. So editing the body or the signature starts fresh entries, and reverting
 /// the edit finds the old ones again; whitespace and comments do not count. Type names come from the compiler:
 /// a compiler upgrade may start fresh entries.
@@ -279,6 +280,22 @@ pub use store::Durability;
 /// - an `Option<T>` caches only `Some`; `cache_none` caches `None` too.
 ///
 /// References and `impl Trait` cannot be returned (a hit has nothing to borrow from, and no type to decode).
+///
+/// # Type shapes
+///
+/// The key holds a digest of the stored type's serde shape, traced from its `Deserialize` implementation once per
+/// type and process (not on each call): struct, tuple struct, newtype and enum names, field names in order,
+/// variant names and contents, primitive kinds (`u32` and `u64` differ), options, sequences, tuples and maps,
+/// through every nested type. So reordering, renaming or retyping a field, adding or removing a variant, or
+/// wrapping the value in `Option`, starts fresh entries, with every backend, even under `version = "..."`; it
+/// never decodes an old entry as a wrong value. Reverting the type finds the old entries again.
+///
+/// Some shapes cannot be traced: untagged and internally tagged enums, `#[serde(flatten)]`, types that call
+/// `deserialize_any` (`serde_json::Value`) and custom `Deserialize` implementations that reject the tracer's
+/// sample values (zero, empty, the first variant: a `NonZeroU32`, a date parsed from a string). For those the key
+/// holds no shape, as before, and this is logged once per type at `debug` ("type shape cannot be traced"): after
+/// changing such a type, change `version = "..."` (or the body) yourself. A self-describing backend (`json`,
+/// `msgpack`) then still refuses most mismatches as a decode failure (a miss, logged at `warn`).
 ///
 /// ```
 /// # use std::sync::LazyLock;
