@@ -261,6 +261,8 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
         }
     }
 
+    check_unit_return(m, &mut errors);
+
     let cross_process = a.cross_process.as_ref().and_then(|c| match &c.value {
         syn::Lit::Bool(b) if !b.value => Some(None),
         syn::Lit::Bool(_) => None,
@@ -294,6 +296,38 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
             lifetime,
             cross_process,
         }),
+    }
+}
+
+/// Whether a function's return type is `()` (written or not).
+pub fn returns_unit(m: &Model<'_>) -> bool {
+    match m.ret {
+        None => true,
+        Some(Type::Tuple(t)) => t.elems.is_empty(),
+        Some(Type::Paren(p)) => matches!(&*p.elem, Type::Tuple(t) if t.elems.is_empty()),
+        _ => false,
+    }
+}
+
+/// A function returning `()` has nothing to cache: only with `allow_unit`, and `allow_unit` only on one.
+fn check_unit_return(m: &Model<'_>, errors: &mut Option<syn::Error>) {
+    let fn_name = &m.item.sig.ident;
+    match (returns_unit(m), m.args.allow_unit) {
+        (true, None) => err(
+            errors,
+            fn_name,
+            format!(
+                "`{fn_name}` returns `()`: there is nothing to cache, and a hit would only skip the body's side \
+                 effects; return the value to cache, or add `allow_unit` to run the body once per key (its side \
+                 effects then happen once per key, across runs, until the entry expires)"
+            ),
+        ),
+        (false, Some(span)) => err_at(
+            errors,
+            span,
+            "`allow_unit` is for functions returning `()`: this one returns a value; remove `allow_unit`",
+        ),
+        _ => {}
     }
 }
 
@@ -365,6 +399,38 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in\n{all}");
         }
+    }
+
+    #[test]
+    fn unit_returns_need_allow_unit() {
+        let unit: ItemFn = parse_quote!(
+            fn f(x: u32) {
+                let _ = x;
+            }
+        );
+        let e = errors(Args::default(), unit.clone());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("nothing to cache") && e[0].contains("allow_unit"),
+            "{e:?}"
+        );
+        assert!(errors(parse_quote!(allow_unit), unit).is_empty());
+        let e = errors(
+            parse_quote!(allow_unit),
+            parse_quote!(
+                fn f() -> () {}
+            ),
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let e = errors(
+            parse_quote!(allow_unit),
+            parse_quote!(
+                fn f() -> u8 {
+                    1
+                }
+            ),
+        );
+        assert!(e[0].contains("remove `allow_unit`"), "{e:?}");
     }
 
     #[test]

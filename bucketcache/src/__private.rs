@@ -171,6 +171,142 @@ pub fn key_arg<T: KeyArg + ?Sized>(value: &T) -> &T {
     value
 }
 
+/// A key argument on its way into the key: `(&KeyWrap(&value)).__bucketcache_key()` is `&value` when it is
+/// `Serialize` ([`ViaSerialize`]), and otherwise one error in our words on the argument ([`ViaNotSerialize`]),
+/// whose result is still `Serialize`, so no second error names the key's internal types.
+pub struct KeyWrap<'a, T: ?Sized>(pub &'a T);
+
+/// The receiver on its way into the key, as [`KeyWrap`]; its error suggests `ignore(self)`.
+pub struct SelfWrap<'a, T: ?Sized>(pub &'a T);
+
+/// See [`KeyWrap`].
+pub trait ViaSerialize<'a, T: ?Sized> {
+    /// The argument.
+    fn __bucketcache_key(&self) -> &'a T;
+}
+
+impl<'a, T: Serialize + ?Sized> ViaSerialize<'a, T> for KeyWrap<'a, T> {
+    #[inline(always)]
+    fn __bucketcache_key(&self) -> &'a T {
+        self.0
+    }
+}
+
+impl<'a, T: Serialize + ?Sized> ViaSerialize<'a, T> for SelfWrap<'a, T> {
+    #[inline(always)]
+    fn __bucketcache_key(&self) -> &'a T {
+        self.0
+    }
+}
+
+/// Stands in for an argument that is not `Serialize`, after its error (it is never built in a program that
+/// compiles).
+pub struct NotSerialize;
+
+impl Serialize for NotSerialize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+
+/// The error for a key argument that is not `Serialize`.
+#[diagnostic::on_unimplemented(
+    message = "`{T}` is not `Serialize`, so it cannot be part of a #[bucket_cache] key",
+    label = "this argument is hashed into the cache key",
+    note = "derive or implement `serde::Serialize` for it, or leave it out of the key with `ignore(name)`"
+)]
+pub trait KeyArgIsSerialize<T: ?Sized> {}
+
+/// The error for a receiver that is not `Serialize`.
+#[diagnostic::on_unimplemented(
+    message = "`self` (`{T}`) is not `Serialize`, so it cannot be part of a #[bucket_cache] key",
+    label = "`self` is hashed into the cache key",
+    note = "add `ignore(self)` if the result does not depend on `self`'s state, or derive `serde::Serialize` for \
+            it (and `#[serde(skip)]` fields that do not matter)"
+)]
+pub trait SelfIsSerialize<T: ?Sized> {}
+
+/// See [`KeyWrap`].
+pub trait ViaNotSerialize<T: ?Sized> {
+    /// A stand-in, after the error.
+    #[inline(always)]
+    fn __bucketcache_key(&self) -> &'static NotSerialize
+    where
+        Self: KeyArgIsSerialize<T>,
+    {
+        &NotSerialize
+    }
+}
+
+impl<T: ?Sized> ViaNotSerialize<T> for &KeyWrap<'_, T> {}
+
+/// See [`SelfWrap`].
+pub trait ViaSelfNotSerialize<T: ?Sized> {
+    /// A stand-in, after the error.
+    #[inline(always)]
+    fn __bucketcache_key(&self) -> &'static NotSerialize
+    where
+        Self: SelfIsSerialize<T>,
+    {
+        &NotSerialize
+    }
+}
+
+impl<T: ?Sized> ViaSelfNotSerialize<T> for &SelfWrap<'_, T> {}
+
+/// A top-level `HashSet` argument in the key: its elements are written as the keys of a map (with unit values),
+/// which the key encoder hashes in a canonical order, so two equal sets give one key whatever their iteration
+/// order. (A set nested inside another type is hashed in iteration order: use a `BTreeSet` there.)
+pub struct SetKey<'a, S: ?Sized>(pub &'a S);
+
+impl<'a, S: ?Sized, T: Serialize + 'a> Serialize for SetKey<'a, S>
+where
+    &'a S: IntoIterator<Item = &'a T>,
+    <&'a S as IntoIterator>::IntoIter: ExactSizeIterator,
+{
+    fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeMap;
+        let items = self.0.into_iter();
+        let mut map = s.serialize_map(Some(items.len()))?;
+        for item in items {
+            map.serialize_entry(item, &())?;
+        }
+        map.end()
+    }
+}
+
+/// [`SetKey`] for a set argument.
+#[inline(always)]
+pub fn set_key<S: ?Sized>(set: &S) -> SetKey<'_, S> {
+    SetKey(set)
+}
+
+/// `cache_none` needs an `Option` return type (any spelling: an alias works).
+#[diagnostic::on_unimplemented(
+    message = "`cache_none` caches the `None` of an `Option` return type, but `{Self}` is not an `Option`",
+    label = "`cache_none` needs a return type `Option<T>` (or an alias of it)",
+    note = "remove `cache_none`: every value of this return type is cached already"
+)]
+pub trait CacheNoneApplies {}
+impl<T> CacheNoneApplies for Option<T> {}
+
+/// Fails to compile, on `cache_none`, when `R` is not an `Option`.
+#[inline(always)]
+pub fn cache_none_applies<R: CacheNoneApplies>() {}
+
+/// `cache_err` needs a `Result` return type (any spelling: `io::Result<T>`, an alias).
+#[diagnostic::on_unimplemented(
+    message = "`cache_err` caches the `Err` of a `Result` return type, but `{Self}` is not a `Result`",
+    label = "`cache_err` needs a return type `Result<T, E>` (or an alias of it)",
+    note = "remove `cache_err` (for an `Option`, `cache_none` caches `None`)"
+)]
+pub trait CacheErrApplies {}
+impl<T, E> CacheErrApplies for Result<T, E> {}
+
+/// Fails to compile, on `cache_err`, when `R` is not a `Result`.
+#[inline(always)]
+pub fn cache_err_applies<R: CacheErrApplies>() {}
+
 /// Checks that a `nocache` flag is a `bool` (a `&bool` is accepted too).
 #[inline(always)]
 pub fn nocache_flag(flag: impl core::borrow::Borrow<bool>) -> bool {
@@ -289,6 +425,127 @@ pub trait ProbeAll {
     }
 }
 impl<R> ProbeAll for &Probe<R> {}
+
+/// A chosen shape, checked: `(&ShapeCheck::<R, _>::new(shape)).__bucketcache_checked()` is the shape when the
+/// stored type has every trait it needs ([`ViaShape`]); otherwise one error in our words on the return type
+/// ([`ViaNoShape`]), and a stand-in shape ([`Uncacheable`]), so no further error names `Shape` or `StoreAll`.
+pub struct ShapeCheck<R, S>(PhantomData<fn() -> R>, S);
+
+impl<R, S> ShapeCheck<R, S> {
+    /// Wraps a shape.
+    #[inline(always)]
+    pub fn new(shape: S) -> Self {
+        ShapeCheck(PhantomData, shape)
+    }
+}
+
+/// See [`ShapeCheck`].
+pub trait ViaShape<S> {
+    /// The shape.
+    fn __bucketcache_checked(&self) -> S;
+}
+
+impl<R, S: Shape<R> + Copy> ViaShape<S> for ShapeCheck<R, S> {
+    #[inline(always)]
+    fn __bucketcache_checked(&self) -> S {
+        self.1
+    }
+}
+
+/// The error for a return type that cannot be cached.
+#[diagnostic::on_unimplemented(
+    message = "the return type `{R}` of a #[bucket_cache] function cannot be cached",
+    label = "the value stored must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`",
+    note = "for `Result<T, E>` (and `Option<T>`) only `T` is stored, so only `T` needs these traits (with \
+            `cache_err`, the whole `Result`); derive `Serialize, Deserialize, Clone` on your types"
+)]
+pub trait ReturnIsCacheable<R> {}
+
+/// See [`ShapeCheck`].
+pub trait ViaNoShape<R> {
+    /// A stand-in shape, after the error.
+    #[inline(always)]
+    fn __bucketcache_checked(&self) -> Uncacheable
+    where
+        Self: ReturnIsCacheable<R>,
+    {
+        Uncacheable
+    }
+}
+
+impl<R, S> ViaNoShape<R> for &ShapeCheck<R, S> {}
+
+/// Stands in for the shape of a return type that cannot be cached, after its error (never built in a program that
+/// compiles: it stores nothing and cannot restore a value).
+#[derive(Clone, Copy)]
+pub struct Uncacheable;
+
+/// A type with no values: what [`Uncacheable`] "stores".
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub enum Nothing {}
+
+impl<R> Shape<R> for Uncacheable {
+    type Stored = Nothing;
+    const MODE: &'static str = "uncacheable";
+    #[inline]
+    fn stored(_: &R) -> Option<&Nothing> {
+        None
+    }
+    #[inline]
+    fn restore(stored: Nothing) -> R {
+        match stored {}
+    }
+}
+
+/// The `on_cached` callback of a function without a receiver: `fn(&CachedCallInfo<'_, R>)`, `R` the whole return
+/// type (a `Result` or `Option` included).
+#[diagnostic::on_unimplemented(
+    message = "`on_cached` must be a function `fn(&CachedCallInfo<'_, {R}>)`",
+    label = "expected `fn(&bucketcache::CachedCallInfo<'_, {R}>)`",
+    note = "the callback sees the whole return type `{R}` (for a `Result`, the `Ok` value cached, wrapped in `Ok`); \
+            a generic `fn cb<R>(info: &CachedCallInfo<'_, R>)` fits every function"
+)]
+pub trait OnCached<R> {
+    /// Calls it.
+    fn call(self, info: &CachedCallInfo<'_, R>);
+}
+
+impl<R, F: FnOnce(&CachedCallInfo<'_, R>)> OnCached<R> for F {
+    #[inline(always)]
+    fn call(self, info: &CachedCallInfo<'_, R>) {
+        self(info)
+    }
+}
+
+/// The `on_cached` callback of a function with a receiver: `fn(&Self, &CachedCallInfo<'_, R>)`.
+#[diagnostic::on_unimplemented(
+    message = "`on_cached` must be a function `fn(&{S}, &CachedCallInfo<'_, {R}>)`",
+    label = "expected `fn(&{S}, &bucketcache::CachedCallInfo<'_, {R}>)`",
+    note = "for a function with a receiver the callback takes `&self` first; it sees the whole return type `{R}`"
+)]
+pub trait OnCachedMethod<S: ?Sized, R> {
+    /// Calls it.
+    fn call(self, receiver: &S, info: &CachedCallInfo<'_, R>);
+}
+
+impl<S: ?Sized, R, F: FnOnce(&S, &CachedCallInfo<'_, R>)> OnCachedMethod<S, R> for F {
+    #[inline(always)]
+    fn call(self, receiver: &S, info: &CachedCallInfo<'_, R>) {
+        self(receiver, info)
+    }
+}
+
+/// Calls an `on_cached` callback (its type checked by [`OnCached`]).
+#[inline(always)]
+pub fn on_cached<R, F: OnCached<R>>(f: F, info: &CachedCallInfo<'_, R>) {
+    f.call(info)
+}
+
+/// Calls an `on_cached` callback of a method (its type checked by [`OnCachedMethod`]).
+#[inline(always)]
+pub fn on_cached_method<S: ?Sized, R, F: OnCachedMethod<S, R>>(f: F, receiver: &S, info: &CachedCallInfo<'_, R>) {
+    f.call(receiver, info)
+}
 
 /// The mode name of a shape for `R` (type inference helper).
 #[inline]
