@@ -696,14 +696,21 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         }
     }
 
-    fn lookup<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash) -> Option<Hit<R>> {
+    /// Looks the key up. An unusable entry (it does not decode) is logged at `warn` once per call: `reported`
+    /// is the call's flag, so the lookups after joining the flight and after waiting log it at `debug`.
+    fn lookup<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, reported: &mut bool) -> Option<Hit<R>> {
         match bucket.lookup::<S::Stored>(key) {
             Ok(Some(hit)) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, source = ?hit.source, "cache hit");
                 Some(hit.map(S::restore))
             }
             Ok(None) => None,
+            Err(e) if *reported => {
+                debug!(target: "bucketcache", function = self.function, error = %e, "cached entry still unusable");
+                None
+            }
             Err(e) => {
+                *reported = true;
                 warn!(target: "bucketcache", function = self.function, error = %e, "cached entry unusable; the function runs and replaces it");
                 None
             }
@@ -712,7 +719,11 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// What can be decided before waiting: `Err(step)` when decided (no cache, `nocache`, a hit), else the bucket
     /// and key to join the flight of.
-    fn precheck<R, S: Shape<R>>(&self, nocache: bool) -> Result<(&'b Bucket<B, K>, KeyHash), Step<R>> {
+    fn precheck<R, S: Shape<R>>(
+        &self,
+        nocache: bool,
+        reported: &mut bool,
+    ) -> Result<(&'b Bucket<B, K>, KeyHash), Step<R>> {
         let (Some(bucket), Some(key)) = (self.bucket, self.key) else {
             return Err(Step::Run(RunGuard::default()));
         };
@@ -720,7 +731,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             debug!(target: "bucketcache", function = self.function, "nocache: running");
             return Err(Step::Run(RunGuard::default()));
         }
-        match self.lookup::<R, S>(bucket, &key) {
+        match self.lookup::<R, S>(bucket, &key, reported) {
             Some(hit) => Err(Step::Hit(hit)),
             None => Ok((bucket, key)),
         }
@@ -728,9 +739,15 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// Joins the key's flight: as its leader, a hit (another leader stored the value between our read and our
     /// joining) or the right to run; as a follower, the flight to wait for.
-    fn join<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, wait: bool) -> Result<Step<R>, Arc<Flight>> {
+    fn join<R, S: Shape<R>>(
+        &self,
+        bucket: &Bucket<B, K>,
+        key: &KeyHash,
+        wait: bool,
+        reported: &mut bool,
+    ) -> Result<Step<R>, Arc<Flight>> {
         match flight::join(bucket as *const Bucket<B, K> as *const () as usize, *key, wait) {
-            Join::Leader(guard) => Ok(match self.lookup::<R, S>(bucket, key) {
+            Join::Leader(guard) => Ok(match self.lookup::<R, S>(bucket, key, reported) {
                 Some(hit) => Step::Hit(hit),
                 None => {
                     debug!(target: "bucketcache", function = self.function, hash = %key, "cache miss: calling");
@@ -747,12 +764,13 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// A hit, or the right to run the body. With `nocache`, always runs (no read, no waiting).
     pub fn begin<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
-        let (bucket, key) = match self.precheck::<R, S>(nocache) {
+        let mut reported = false;
+        let (bucket, key) = match self.precheck::<R, S>(nocache, &mut reported) {
             Ok(found) => found,
             Err(step) => return step,
         };
         loop {
-            match self.join::<R, S>(bucket, &key, true) {
+            match self.join::<R, S>(bucket, &key, true, &mut reported) {
                 Ok(step) => return step,
                 Err(flight) => {
                     let limit = self.cross_wait.unwrap_or(crate::DEFAULT_FLIGHT_WAIT_LIMIT);
@@ -760,7 +778,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
                         warn!(target: "bucketcache", function = self.function, hash = %key, ?limit, "waited too long for another caller of this key: running");
                         return Step::Run(RunGuard::default());
                     }
-                    if let Some(hit) = self.lookup::<R, S>(bucket, &key) {
+                    if let Some(hit) = self.lookup::<R, S>(bucket, &key, &mut reported) {
                         return Step::Hit(hit);
                     }
                 }
@@ -770,12 +788,13 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// [`Call::begin`] for `async fn`s: waiting for another caller's value does not block the thread.
     pub async fn begin_async<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
-        let (bucket, key) = match self.precheck::<R, S>(nocache) {
+        let mut reported = false;
+        let (bucket, key) = match self.precheck::<R, S>(nocache, &mut reported) {
             Ok(found) => found,
             Err(step) => return step,
         };
         loop {
-            match self.join::<R, S>(bucket, &key, false) {
+            match self.join::<R, S>(bucket, &key, false, &mut reported) {
                 Ok(step) => return step,
                 Err(flight) => {
                     let limit = self.cross_wait.unwrap_or(crate::DEFAULT_FLIGHT_WAIT_LIMIT);
@@ -783,7 +802,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
                         warn!(target: "bucketcache", function = self.function, hash = %key, ?limit, "waited too long for another caller of this key: running");
                         return Step::Run(RunGuard::default());
                     }
-                    if let Some(hit) = self.lookup::<R, S>(bucket, &key) {
+                    if let Some(hit) = self.lookup::<R, S>(bucket, &key, &mut reported) {
                         return Step::Hit(hit);
                     }
                 }
