@@ -297,8 +297,9 @@ pub use store::Durability;
 /// never decodes an old entry as a wrong value. Reverting the type finds the old entries again.
 ///
 /// Some shapes cannot be traced: untagged and internally tagged enums, `#[serde(flatten)]`, types that call
-/// `deserialize_any` (`serde_json::Value`) and custom `Deserialize` implementations that reject the tracer's
-/// sample values (zero, empty, the first variant: a `NonZeroU32`, a date parsed from a string). For those the key
+/// `deserialize_any` (`serde_json::Value`) and custom `Deserialize` implementations that reject every sample value
+/// the tracer offers (zero and one, the empty string, an RFC 3339 date, a UUID, an IP address, a URL: so chrono
+/// dates, `NonZeroU32` and `IpAddr` are traced; a string of your own format may not be). For those the key
 /// holds no shape, as before, and this is logged once per type at `debug` ("type shape cannot be traced"): after
 /// changing such a type, change `version = "..."` (or the body) yourself. A self-describing backend (`json`,
 /// `msgpack`) then still refuses most mismatches as a decode failure (a miss, logged at `warn`).

@@ -6,15 +6,16 @@
 //! reverting the type finds the old entries again.
 //!
 //! The tracer is a `Deserializer` that answers every `deserialize_*` call with a sample value (zero, empty, the
-//! first variant) and writes down what was asked: struct, tuple struct, newtype and unit struct names; field names
+//! first variant; when a `Deserialize` rejects one, the pass is repeated with the next sample at that leaf: `1`
+//! for a `NonZeroU32`, an RFC 3339 date, a UUID, an IP address, a URL) and writes down what was asked: struct, tuple struct, newtype and unit struct names; field names
 //! in order; enum names and their variants' names and contents; primitive kinds; options, sequences, tuples, maps.
 //! Enums are traced variant by variant, one pass of the whole type per newly reached variant. Recursive types are
 //! cut where they repeat (an option becomes `None`, a sequence or map empty; a recursive enum takes a variant not
 //! already being traced), and a hard depth limit ends anything else.
 //!
 //! Some shapes cannot be traced: types that ask for `deserialize_any` (untagged and internally tagged enums,
-//! `#[serde(flatten)]`, `serde_json::Value`), identifiers or ignored values, or whose `Deserialize` rejects the
-//! sample values (a custom impl that parses a string, `NonZeroU32`, dates). For them [`shape_digest`] is `None`,
+//! `#[serde(flatten)]`, `serde_json::Value`), identifiers or ignored values, or whose `Deserialize` rejects every
+//! sample value (a custom impl that parses a string of its own format). For them [`shape_digest`] is `None`,
 //! logged once per type at `debug`, and keys are made as before shapes were traced.
 
 use std::any::TypeId;
@@ -36,6 +37,8 @@ const CUT_DEPTH: usize = 24;
 const MAX_PASSES: usize = 256;
 /// Passes in a row that reach no new variant before the trace ends (unreached variants are written `?`).
 const MAX_STALE: usize = 8;
+/// At most this many passes repeated with other sample values.
+const MAX_RETRIES: usize = 256;
 /// A shape description longer than this is untraceable (a type that grows combinatorially).
 const MAX_TEXT: usize = 1 << 20;
 
@@ -76,19 +79,26 @@ pub fn shape_digest<T: DeserializeOwned + 'static>() -> Option<[u8; 32]> {
 /// The shape description [`shape_digest`] hashes, or why it cannot be traced.
 pub fn shape_text<T: DeserializeOwned>() -> Result<String, String> {
     match catch_unwind(AssertUnwindSafe(trace::<T>)) {
-        Ok(r) => r.map_err(|e| e.0),
+        Ok(r) => r.map_err(|e| e.message),
         Err(_) => Err("its `Deserialize` panicked on a sample value".to_owned()),
     }
 }
 
 fn trace<T: DeserializeOwned>() -> Result<String, TraceError> {
     let mut t = Tracer::default();
-    let (mut passes, mut stale) = (0, 0);
+    let (mut passes, mut stale, mut retries) = (0, 0, 0);
     loop {
-        t.out.clear();
-        t.pass = passes;
-        t.explored_new = false;
-        T::deserialize(&mut t)?;
+        t.start_pass(passes);
+        match T::deserialize(&mut t) {
+            Ok(_) => {}
+            // A sample value rejected (a date parsed from "", a `NonZeroU32` from 0): the same pass again, with the
+            // next sample at the leaf that was rejected.
+            Err(e) if e.rejected && retries < MAX_RETRIES && t.next_sample() => {
+                retries += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         passes += 1;
         let complete = t.enums.iter().all(|e| e.contents.iter().all(Option::is_some));
         stale = if t.explored_new { 0 } else { stale + 1 };
@@ -117,11 +127,24 @@ fn name(out: &mut String, n: &str) {
 
 /// Why a shape cannot be traced.
 #[derive(Debug)]
-struct TraceError(String);
+struct TraceError {
+    message: String,
+    /// A `Deserialize` rejected a sample value (another sample may pass).
+    rejected: bool,
+}
+
+impl TraceError {
+    fn new(message: String) -> Self {
+        TraceError {
+            message,
+            rejected: false,
+        }
+    }
+}
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -129,12 +152,15 @@ impl std::error::Error for TraceError {}
 
 impl de::Error for TraceError {
     fn custom<M: fmt::Display>(msg: M) -> Self {
-        TraceError(format!("its `Deserialize` rejected a sample value: {msg}"))
+        TraceError {
+            message: format!("its `Deserialize` rejected every sample value tried: {msg}"),
+            rejected: true,
+        }
     }
 }
 
 fn unsupported(what: &str) -> TraceError {
-    TraceError(format!(
+    TraceError::new(format!(
         "it asks for `{what}` (a self-describing shape: untagged or internally tagged enum, `flatten`, or a custom \
          `Deserialize`)"
     ))
@@ -161,13 +187,54 @@ struct Tracer {
     busy: Vec<(usize, usize)>,
     pass: usize,
     explored_new: bool,
+    /// Which sample each primitive leaf gets, by pass and position in the pass (default: the first).
+    picks: HashMap<(usize, usize), usize>,
+    /// The position of the next primitive leaf in this pass.
+    leaf: usize,
+    /// The last leaf given a sample: its position and how many samples its kind has.
+    last: Option<(usize, usize)>,
 }
 
 impl Tracer {
+    /// Clears what a pass (or a failed attempt at one) left.
+    fn start_pass(&mut self, pass: usize) {
+        self.out.clear();
+        self.stack.clear();
+        self.busy.clear();
+        self.repeats = 0;
+        self.depth = 0;
+        self.leaf = 0;
+        self.last = None;
+        self.pass = pass;
+        self.explored_new = false;
+    }
+
+    /// Moves the last leaf to its next sample; `false` when it has tried them all.
+    fn next_sample(&mut self) -> bool {
+        let Some((leaf, count)) = self.last else {
+            return false;
+        };
+        let pick = self.picks.entry((self.pass, leaf)).or_insert(0);
+        if *pick + 1 >= count {
+            return false;
+        }
+        *pick += 1;
+        true
+    }
+
+    /// The sample for the next primitive leaf.
+    fn sample<S: Copy>(&mut self, samples: &[S]) -> Option<S> {
+        let leaf = self.leaf;
+        self.leaf += 1;
+        self.last = Some((leaf, samples.len()));
+        let pick = self.picks.get(&(self.pass, leaf)).copied().unwrap_or(0);
+        samples.get(pick).or(samples.first()).copied()
+    }
+
     fn enter(&mut self) -> Result<(), TraceError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH || self.out.len() > MAX_TEXT {
-            return Err(TraceError(format!(
+            return Err(TraceError::new(format!(
                 "it nests deeper than {MAX_DEPTH} levels or is too large to describe"
             )));
         }
@@ -228,11 +295,31 @@ impl Tracer {
     }
 }
 
+/// Strings that common `Deserialize` impls parse: anything (`String`), RFC 3339 dates and times, a UUID, a
+/// number, an IP address, a URL.
+const STRS: &[&str] = &[
+    "",
+    "1970-01-01T00:00:00Z",
+    "1970-01-01",
+    "00:00:00",
+    "1970-01-01T00:00:00",
+    "00000000-0000-0000-0000-000000000000",
+    "0",
+    "0.0.0.0",
+    "0.0.0.0:0",
+    "http://localhost/",
+    "a",
+];
+const BYTES: &[&[u8]] = &[&[], &[0; 16], &[0; 4], &[0; 32]];
+
 macro_rules! primitive {
-    ($($method:ident $visit:ident $sample:expr;)*) => {$(
+    ($($method:ident $visit:ident [$($sample:expr),+];)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
             self.out.push_str(concat!(stringify!($method), ";"));
-            visitor.$visit($sample)
+            match self.sample(&[$($sample),+]) {
+                Some(v) => visitor.$visit(v),
+                None => Err(TraceError::new("no sample".to_owned())),
+            }
         }
     )*};
 }
@@ -241,24 +328,40 @@ impl<'de> Deserializer<'de> for &mut Tracer {
     type Error = TraceError;
 
     primitive! {
-        deserialize_bool visit_bool false;
-        deserialize_i8 visit_i8 0;
-        deserialize_i16 visit_i16 0;
-        deserialize_i32 visit_i32 0;
-        deserialize_i64 visit_i64 0;
-        deserialize_i128 visit_i128 0;
-        deserialize_u8 visit_u8 0;
-        deserialize_u16 visit_u16 0;
-        deserialize_u32 visit_u32 0;
-        deserialize_u64 visit_u64 0;
-        deserialize_u128 visit_u128 0;
-        deserialize_f32 visit_f32 0.0;
-        deserialize_f64 visit_f64 0.0;
-        deserialize_char visit_char '\0';
-        deserialize_str visit_str "";
-        deserialize_string visit_string String::new();
-        deserialize_bytes visit_bytes &[];
-        deserialize_byte_buf visit_byte_buf Vec::new();
+        deserialize_bool visit_bool [false, true];
+        deserialize_i8 visit_i8 [0, 1];
+        deserialize_i16 visit_i16 [0, 1];
+        deserialize_i32 visit_i32 [0, 1];
+        deserialize_i64 visit_i64 [0, 1];
+        deserialize_i128 visit_i128 [0, 1];
+        deserialize_u8 visit_u8 [0, 1];
+        deserialize_u16 visit_u16 [0, 1];
+        deserialize_u32 visit_u32 [0, 1];
+        deserialize_u64 visit_u64 [0, 1];
+        deserialize_u128 visit_u128 [0, 1];
+        deserialize_f32 visit_f32 [0.0, 1.0];
+        deserialize_f64 visit_f64 [0.0, 1.0];
+        deserialize_char visit_char ['\0', 'a'];
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
+        self.out.push_str("deserialize_str;");
+        visitor.visit_str(self.sample(STRS).unwrap_or_default())
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
+        self.out.push_str("deserialize_string;");
+        visitor.visit_string(self.sample(STRS).unwrap_or_default().to_owned())
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
+        self.out.push_str("deserialize_bytes;");
+        visitor.visit_bytes(self.sample(BYTES).unwrap_or_default())
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
+        self.out.push_str("deserialize_byte_buf;");
+        visitor.visit_byte_buf(self.sample(BYTES).unwrap_or_default().to_vec())
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
@@ -392,7 +495,7 @@ impl<'de> Deserializer<'de> for &mut Tracer {
         visitor: V,
     ) -> Result<V::Value, TraceError> {
         if variants.is_empty() {
-            return Err(TraceError(format!("enum `{n}` has no variants")));
+            return Err(TraceError::new(format!("enum `{n}` has no variants")));
         }
         let key = std::any::type_name::<V::Value>();
         let idx = match self.enums.iter().position(|e| e.key == key) {
@@ -410,7 +513,7 @@ impl<'de> Deserializer<'de> for &mut Tracer {
         let _ = write!(self.out, "enum#{idx};");
         let reentrant = self.stack.iter().any(|(k, _)| *k == key);
         let variant = self.choose(idx, reentrant);
-        let index = u32::try_from(variant).map_err(|_| TraceError(format!("enum `{n}` has too many variants")))?;
+        let index = u32::try_from(variant).map_err(|_| TraceError::new(format!("enum `{n}` has too many variants")))?;
         self.busy.push((idx, variant));
         self.push_named(key);
         self.enter()?;
@@ -620,6 +723,38 @@ mod tests {
         assert!(shape_digest::<List>().is_some());
         assert_ne!(shape_digest::<List>(), shape_digest::<Tree>());
         assert_ne!(shape_digest::<u32>(), shape_digest::<u64>());
-        assert!(shape_digest::<std::num::NonZeroU32>().is_none());
+        assert!(shape_digest::<serde_json::Value>().is_none());
+    }
+
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    struct Dated {
+        at: chrono::DateTime<chrono::Utc>,
+        day: chrono::NaiveDate,
+        count: std::num::NonZeroU32,
+        addr: std::net::IpAddr,
+        name: String,
+    }
+
+    #[allow(dead_code)]
+    struct Never;
+
+    impl<'de> Deserialize<'de> for Never {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let _ = String::deserialize(d)?;
+            Err(serde::de::Error::custom("never"))
+        }
+    }
+
+    #[test]
+    fn rejected_samples_are_retried_with_others() {
+        let text = shape_text::<Dated>().expect("dates, non-zero numbers and addresses are traced");
+        assert!(
+            text.contains("2:at") && text.contains("5:count") && text.contains("4:name"),
+            "{text}"
+        );
+        assert!(shape_digest::<std::num::NonZeroU32>().is_some());
+        let never = shape_text::<Never>().expect_err("rejects every sample");
+        assert!(never.contains("rejected every sample"), "{never}");
     }
 }
