@@ -404,4 +404,48 @@ mod tests {
         }
         assert!(out.contains(":: bucketcache :: __private :: Call :: new"));
     }
+
+    #[test]
+    fn the_key_holds_the_stored_types_shape_and_async_paths_lose_the_closure() {
+        let sync = expanded(
+            Args::default(),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert!(
+            sync.contains("shape : :: bucketcache :: __private :: shape_of :: < u8 , _ >"),
+            "{sync}"
+        );
+        assert!(sync.contains("__private :: function_path ("), "{sync}");
+        let asynchronous = expanded(
+            Args::default(),
+            parse_quote!(
+                async fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert!(
+            asynchronous.contains("__private :: async_function_path ("),
+            "{asynchronous}"
+        );
+    }
+
+    #[test]
+    fn hash_set_arguments_are_hashed_as_sets() {
+        let out = expanded(
+            Args::default(),
+            parse_quote!(
+                fn f(a: HashSet<u8>, b: &std::collections::HashSet<String, S>, c: Vec<HashSet<u8>>) -> u8 {
+                    0
+                }
+            ),
+        );
+        assert!(out.contains("set_key (& a)"), "{out}");
+        assert!(out.contains("set_key (b)"), "{out}");
+        assert!(!out.contains("set_key (& c)") && !out.contains("set_key (c)"), "{out}");
+    }
 }
