@@ -10,6 +10,10 @@
 //!
 //! and the second run finds the entries the first one wrote, so its first call is a hit too
 //! (`Cache used.` / `Cache used.` / `Method called.`). The cache lives under `target/example-caches/`.
+//!
+//! To see what the cache does (hits, misses, the call sites' keys, and every handled failure at `warn`), run
+//! `RUST_LOG=bucketcache=debug cargo run --example quickstart`: `main` installs a `tracing-subscriber`
+//! formatter reading `RUST_LOG`. Without a subscriber, bucketcache's logs (warnings included) go nowhere.
 
 use std::sync::LazyLock;
 use std::time::Instant;
@@ -67,6 +71,10 @@ fn word_count(text: String, verbose: bool) -> usize {
 }
 
 fn main() {
+    // Logs: `RUST_LOG=bucketcache=debug` shows hits, misses and call sites; `=warn` only handled failures.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     println!("cache directory: {}", CACHE.path().display());
     let some_service = SomeService {
         username: "ann".to_string(),

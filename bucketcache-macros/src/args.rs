@@ -2,35 +2,20 @@
 //!
 //! ```text
 //! #[bucket_cache(bucket = EXPR | path = "dir", backend = json|msgpack|bincode, lifetime = "1h 30m",
-//!                nocache = "flag", ignore(a, b, self), method, on_cached = path, version = "...",
-//!                cache_err, cache_none, cross_process = false | "30s")]
+//!                nocache = flag, ignore(a, b, self), method, on_cached = path, version = "...",
+//!                cache_err, cache_none, allow_unit, cross_process = false | "30s")]
 //! ```
 //!
-//! Unknown keys fail with syn's "expected one of ..." on the key; duplicates are collected and reported together.
-//! Values are checked against the function later, in `valid.rs`.
+//! One loop reads `name`, then the value its kind takes (`= value`, `(list)` or nothing). An unknown name says
+//! "unknown argument" and suggests the closest known one (`ttl` → `lifetime`, `dir` → `path`); a value of the
+//! wrong kind says what the value looks like (`lifetime = 3600` → `lifetime = "3600s"`); names are accepted bare
+//! or quoted (`backend = json`, `backend = "json"`, `nocache = refresh`, `nocache = "refresh"`). Duplicates are
+//! collected and reported together. Values are checked against the function later, in `valid.rs`.
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, Ident, LitStr, Path, Token};
-
-mod kw {
-    syn::custom_keyword!(bucket);
-    syn::custom_keyword!(path);
-    syn::custom_keyword!(backend);
-    syn::custom_keyword!(lifetime);
-    syn::custom_keyword!(nocache);
-    syn::custom_keyword!(ignore);
-    syn::custom_keyword!(method);
-    syn::custom_keyword!(on_cached);
-    syn::custom_keyword!(version);
-    syn::custom_keyword!(cache_err);
-    syn::custom_keyword!(cache_none);
-    syn::custom_keyword!(cross_process);
-    syn::custom_keyword!(json);
-    syn::custom_keyword!(msgpack);
-    syn::custom_keyword!(bincode);
-}
+use syn::{Expr, Ident, Lit, LitStr, Path, Token};
 
 /// A serialization backend named by `backend = ...`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +39,7 @@ pub struct Args {
     pub path: Option<Setting<LitStr>>,
     pub backend: Option<Setting<(BackendKind, Span)>>,
     pub lifetime: Option<Setting<LitStr>>,
+    /// The flag's name, quoted or not (a bare name is kept as a string literal with its span).
     pub nocache: Option<Setting<LitStr>>,
     /// The names in `ignore(...)`, `self` included (parsed with `parse_any`).
     pub ignore: Option<Setting<Vec<Ident>>>,
@@ -62,19 +48,81 @@ pub struct Args {
     pub version: Option<Setting<LitStr>>,
     pub cache_err: Option<Span>,
     pub cache_none: Option<Span>,
+    /// Caching a function that returns `()` (its side effects then run once per key).
+    pub allow_unit: Option<Span>,
     /// `cross_process = false` or `cross_process = "wait limit"`.
     pub cross_process: Option<Setting<syn::Lit>>,
 }
 
-fn set<T>(slot: &mut Option<T>, value: T, key: Span, name: &str, errors: &mut Option<syn::Error>) {
-    if slot.is_some() {
-        push(
-            errors,
-            syn::Error::new(key, format!("duplicate `{name}` argument: give it once")),
-        );
-    } else {
-        *slot = Some(value);
+/// Every argument name, in the order the docs list them.
+pub const KNOWN: &[&str] = &[
+    "bucket",
+    "path",
+    "backend",
+    "lifetime",
+    "nocache",
+    "ignore",
+    "method",
+    "on_cached",
+    "version",
+    "cache_err",
+    "cache_none",
+    "allow_unit",
+    "cross_process",
+];
+
+/// Names people reach for, and the argument that does it.
+const ALIASES: &[(&str, &str)] = &[
+    ("ttl", "lifetime"),
+    ("expire", "lifetime"),
+    ("expires", "lifetime"),
+    ("expiry", "lifetime"),
+    ("max_age", "lifetime"),
+    ("duration", "lifetime"),
+    ("dir", "path"),
+    ("directory", "path"),
+    ("cache_dir", "path"),
+    ("folder", "path"),
+    ("format", "backend"),
+    ("serializer", "backend"),
+    ("codec", "backend"),
+    ("skip", "ignore"),
+    ("exclude", "ignore"),
+    ("refresh", "nocache"),
+    ("no_cache", "nocache"),
+    ("force", "nocache"),
+    ("on_hit", "on_cached"),
+    ("callback", "on_cached"),
+    ("key_version", "version"),
+];
+
+/// The known argument closest to `name`: an alias, or one within a small edit distance.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if let Some((_, to)) = ALIASES.iter().find(|(from, _)| *from == lower) {
+        return Some(to);
     }
+    KNOWN
+        .iter()
+        .map(|k| (edit_distance(&lower, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// Adds an error to a combined error.
@@ -85,143 +133,168 @@ pub fn push(errors: &mut Option<syn::Error>, e: syn::Error) {
     }
 }
 
-impl Parse for Args {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut args = Args::default();
-        let mut errors = None;
-        while !input.is_empty() {
-            let la = input.lookahead1();
-            if la.peek(kw::bucket) {
-                let k: kw::bucket = input.parse()?;
-                input.parse::<Token![=]>()?;
+/// Reads `= `, with an error naming the argument.
+fn eq(input: ParseStream, key: &Ident, looks_like: &str) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>().map(drop)
+    } else {
+        Err(syn::Error::new(
+            key.span(),
+            format!("`{key}` takes a value: write `{looks_like}`"),
+        ))
+    }
+}
+
+/// A string literal value, or an error on the value saying what it looks like.
+fn str_value(input: ParseStream, key: &Ident, looks_like: &str) -> syn::Result<LitStr> {
+    eq(input, key, looks_like)?;
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    let at = input.span();
+    let hint = match input.parse::<Lit>() {
+        Ok(Lit::Int(n)) if key == "lifetime" || key == "cross_process" => format!(
+            "`{key} = {n}`: a duration is a string with a unit, such as `{key} = \"{n}s\"` (also \"90m\", \"1h 30m\", \
+             \"2d\")"
+        ),
+        _ => format!("`{key}` takes a string: write `{looks_like}`"),
+    };
+    Err(syn::Error::new(at, hint))
+}
+
+/// A name value, bare or quoted (`json`, `"json"`), as a string literal with the name's span.
+fn name_value(input: ParseStream, key: &Ident, looks_like: &str) -> syn::Result<LitStr> {
+    eq(input, key, looks_like)?;
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    if input.peek(Ident::peek_any) {
+        let name = Ident::parse_any(input)?;
+        return Ok(LitStr::new(&name.to_string(), name.span()));
+    }
+    Err(syn::Error::new(
+        input.span(),
+        format!("`{key}` takes a name: write `{looks_like}`"),
+    ))
+}
+
+fn put<T>(slot: &mut Option<T>, value: T, key: &Ident, errors: &mut Option<syn::Error>) {
+    if slot.is_some() {
+        push(
+            errors,
+            syn::Error::new(key.span(), format!("duplicate `{key}` argument: give it once")),
+        );
+    } else {
+        *slot = Some(value);
+    }
+}
+
+impl Args {
+    /// Reads one argument named `key` from `input` into `self`.
+    fn one(&mut self, key: &Ident, input: ParseStream, errors: &mut Option<syn::Error>) -> syn::Result<()> {
+        let span = key.span();
+        let name = key.to_string();
+        match name.as_str() {
+            "bucket" => {
+                eq(input, key, "bucket = CACHE")?;
                 let value: Expr = input.parse()?;
-                set(
-                    &mut args.bucket,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "bucket",
-                    &mut errors,
-                );
-            } else if la.peek(kw::path) {
-                let k: kw::path = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let value: LitStr = input.parse()?;
-                set(
-                    &mut args.path,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "path",
-                    &mut errors,
-                );
-            } else if la.peek(kw::backend) {
-                let k: kw::backend = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let la = input.lookahead1();
-                let value = if la.peek(kw::json) {
-                    (BackendKind::Json, input.parse::<kw::json>()?.span)
-                } else if la.peek(kw::msgpack) {
-                    (BackendKind::MessagePack, input.parse::<kw::msgpack>()?.span)
-                } else if la.peek(kw::bincode) {
-                    (BackendKind::Bincode, input.parse::<kw::bincode>()?.span)
-                } else {
-                    return Err(la.error());
+                put(&mut self.bucket, Setting { key: span, value }, key, errors);
+            }
+            "path" => {
+                let value = str_value(input, key, "path = \"cache/dir\"")?;
+                put(&mut self.path, Setting { key: span, value }, key, errors);
+            }
+            "backend" => {
+                let lit = name_value(input, key, "backend = json")?;
+                let kind = match lit.value().as_str() {
+                    "json" => BackendKind::Json,
+                    "msgpack" => BackendKind::MessagePack,
+                    "bincode" => BackendKind::Bincode,
+                    other => {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            format!("unknown backend `{other}`: expected one of `json`, `msgpack`, `bincode`"),
+                        ))
+                    }
                 };
-                set(
-                    &mut args.backend,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "backend",
-                    &mut errors,
-                );
-            } else if la.peek(kw::lifetime) {
-                let k: kw::lifetime = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let value: LitStr = input.parse()?;
-                set(
-                    &mut args.lifetime,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "lifetime",
-                    &mut errors,
-                );
-            } else if la.peek(kw::nocache) {
-                let k: kw::nocache = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let value: LitStr = input.parse()?;
-                set(
-                    &mut args.nocache,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "nocache",
-                    &mut errors,
-                );
-            } else if la.peek(kw::ignore) {
-                let k: kw::ignore = input.parse()?;
+                let value = (kind, lit.span());
+                put(&mut self.backend, Setting { key: span, value }, key, errors);
+            }
+            "lifetime" => {
+                let value = str_value(input, key, "lifetime = \"1h 30m\"")?;
+                put(&mut self.lifetime, Setting { key: span, value }, key, errors);
+            }
+            "nocache" => {
+                let value = name_value(input, key, "nocache = refresh")?;
+                put(&mut self.nocache, Setting { key: span, value }, key, errors);
+            }
+            "ignore" => {
+                if !input.peek(syn::token::Paren) {
+                    return Err(syn::Error::new(span, "`ignore` takes a list: write `ignore(a, b)`"));
+                }
                 let content;
                 syn::parenthesized!(content in input);
                 let names = content.parse_terminated(Ident::parse_any, Token![,])?;
                 let value: Vec<Ident> = names.into_iter().collect();
                 if value.is_empty() {
                     push(
-                        &mut errors,
+                        errors,
                         syn::Error::new(
-                            k.span,
+                            span,
                             "`ignore()` names no parameter: write `ignore(name, ...)` or remove it",
                         ),
                     );
                 }
-                set(
-                    &mut args.ignore,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "ignore",
-                    &mut errors,
-                );
-            } else if la.peek(kw::method) {
-                let k: kw::method = input.parse()?;
-                set(&mut args.method, k.span, k.span, "method", &mut errors);
-            } else if la.peek(kw::on_cached) {
-                let k: kw::on_cached = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let value: Path = input.parse()?;
-                set(
-                    &mut args.on_cached,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "on_cached",
-                    &mut errors,
-                );
-            } else if la.peek(kw::version) {
-                let k: kw::version = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let value: LitStr = input.parse()?;
-                set(
-                    &mut args.version,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "version",
-                    &mut errors,
-                );
-            } else if la.peek(kw::cache_err) {
-                let k: kw::cache_err = input.parse()?;
-                set(&mut args.cache_err, k.span, k.span, "cache_err", &mut errors);
-            } else if la.peek(kw::cache_none) {
-                let k: kw::cache_none = input.parse()?;
-                set(&mut args.cache_none, k.span, k.span, "cache_none", &mut errors);
-            } else if la.peek(kw::cross_process) {
-                let k: kw::cross_process = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let value: syn::Lit = input.parse()?;
-                set(
-                    &mut args.cross_process,
-                    Setting { key: k.span, value },
-                    k.span,
-                    "cross_process",
-                    &mut errors,
-                );
-            } else {
-                return Err(la.error());
+                put(&mut self.ignore, Setting { key: span, value }, key, errors);
             }
+            "on_cached" => {
+                eq(input, key, "on_cached = log_hit")?;
+                let value: Path = input.parse()?;
+                put(&mut self.on_cached, Setting { key: span, value }, key, errors);
+            }
+            "version" => {
+                let value = str_value(input, key, "version = \"2\"")?;
+                put(&mut self.version, Setting { key: span, value }, key, errors);
+            }
+            "cross_process" => {
+                eq(input, key, "cross_process = \"30s\"")?;
+                let value: Lit = input.parse()?;
+                put(&mut self.cross_process, Setting { key: span, value }, key, errors);
+            }
+            "method" | "cache_err" | "cache_none" | "allow_unit" => {
+                if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+                    return Err(syn::Error::new(
+                        span,
+                        format!("`{key}` takes no value: write `{key}` alone"),
+                    ));
+                }
+                let slot = match name.as_str() {
+                    "method" => &mut self.method,
+                    "cache_err" => &mut self.cache_err,
+                    "cache_none" => &mut self.cache_none,
+                    _ => &mut self.allow_unit,
+                };
+                put(slot, span, key, errors);
+            }
+            _ => {
+                let hint = match suggest(&name) {
+                    Some(k) => format!("; did you mean `{k}`?"),
+                    None => format!("; the arguments are {}", KNOWN.join(", ")),
+                };
+                return Err(syn::Error::new(span, format!("unknown argument `{name}`{hint}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut args = Args::default();
+        let mut errors = None;
+        while !input.is_empty() {
+            let key = Ident::parse_any(input)?;
+            args.one(&key, input, &mut errors)?;
             if input.is_empty() {
                 break;
             }
@@ -256,6 +329,7 @@ mod tests {
             version = "2",
             cache_err,
             cache_none,
+            allow_unit,
         );
         assert_eq!(a.path.map(|p| p.value.value()).as_deref(), Some("dir"));
         assert_eq!(a.backend.map(|b| b.value.0), Some(BackendKind::Json));
@@ -269,7 +343,7 @@ mod tests {
             .map(|i| i.to_string())
             .collect();
         assert_eq!(ignore, ["c", "self"]);
-        assert!(a.method.is_some() && a.cache_err.is_some() && a.cache_none.is_some());
+        assert!(a.method.is_some() && a.cache_err.is_some() && a.cache_none.is_some() && a.allow_unit.is_some());
         assert!(a.on_cached.is_some());
         assert_eq!(a.version.map(|v| v.value.value()).as_deref(), Some("2"));
     }
@@ -289,14 +363,43 @@ mod tests {
         assert!(a.bucket.is_none() && a.path.is_none());
     }
 
+    fn error_of(tokens: proc_macro2::TokenStream) -> String {
+        parse(tokens).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
     #[test]
-    fn unknown_key_lists_the_known_ones() {
-        let e = parse(quote::quote!(lifetme = "1h"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(e.starts_with("expected one of"), "{e}");
-        assert!(e.contains("`lifetime`"), "{e}");
+    fn unknown_keys_suggest_the_closest() {
+        assert_eq!(
+            error_of(quote::quote!(lifetme = "1h")),
+            "unknown argument `lifetme`; did you mean `lifetime`?"
+        );
+        assert!(error_of(quote::quote!(ttl = "1h")).contains("did you mean `lifetime`?"));
+        assert!(error_of(quote::quote!(dir = "x")).contains("did you mean `path`?"));
+        assert!(error_of(quote::quote!(on_cache = f)).contains("did you mean `on_cached`?"));
+        let far = error_of(quote::quote!(zebra = 1));
+        assert!(
+            far.starts_with("unknown argument `zebra`; the arguments are bucket, path"),
+            "{far}"
+        );
+    }
+
+    #[test]
+    fn names_may_be_bare_or_quoted() {
+        let a: Args = parse_quote!(backend = "json", nocache = refresh);
+        assert_eq!(a.backend.map(|b| b.value.0), Some(BackendKind::Json));
+        assert_eq!(a.nocache.map(|n| n.value.value()).as_deref(), Some("refresh"));
+        let a: Args = parse_quote!(backend = msgpack, nocache = "r");
+        assert_eq!(a.backend.map(|b| b.value.0), Some(BackendKind::MessagePack));
+        assert_eq!(a.nocache.map(|n| n.value.value()).as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn values_of_the_wrong_kind_say_what_they_look_like() {
+        let e = error_of(quote::quote!(lifetime = 3600));
+        assert!(e.contains("`lifetime = \"3600s\"`"), "{e}");
+        assert!(error_of(quote::quote!(path = dir)).contains("`path = \"cache/dir\"`"));
+        assert!(error_of(quote::quote!(method = true)).contains("takes no value"));
+        assert!(error_of(quote::quote!(version)).contains("takes a value"));
     }
 
     #[test]
@@ -313,10 +416,10 @@ mod tests {
 
     #[test]
     fn unknown_backend() {
-        let e = parse(quote::quote!(backend = yaml))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(e.contains("`json`") && e.contains("`bincode`"), "{e}");
+        let e = error_of(quote::quote!(backend = yaml));
+        assert!(
+            e.contains("unknown backend `yaml`") && e.contains("`json`") && e.contains("`bincode`"),
+            "{e}"
+        );
     }
 }

@@ -15,7 +15,7 @@
 //         // let __bucketcache_bucket_owner = &(EXPR); let __bucketcache_bucket = user_bucket(__bucketcache_bucket_owner);
 //         let __bucketcache_call = __private::Call::new(__bucketcache_bucket, __bucketcache_function, LIFETIME,
 //             &__private::CallKey { function, code: "<blake3 of the signature>:body:<blake3 of BODY>",
-//                                   mode, types: &[],
+//                                   mode, shape: shape_of(..), types: &[],
 //                                   args: Args(Arg { value: key_arg(&a), next: End }) });
 //         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, nocache_flag(refresh)) {
 //             Step::Hit(hit) => { log_hit(&__bucketcache_call.info(&hit, args_vec([..]))); hit.value }
@@ -28,7 +28,7 @@
 //         }
 //     }
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
@@ -36,6 +36,40 @@ use crate::args::BackendKind;
 use crate::model::{Model, Role};
 use crate::tokens;
 use crate::valid::Checked;
+
+/// Whether a parameter's type is a `HashSet` (`Some(false)`) or a reference to one (`Some(true)`), spelled with
+/// its name (`HashSet<T>`, `std::collections::HashSet<T, S>`, `&HashSet<T>`). Only the top level: a set inside
+/// another type is hashed in iteration order (the docs recommend `BTreeSet`).
+fn set_arg(ty: &syn::Type) -> Option<bool> {
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            (last.ident == "HashSet").then_some(false)
+        }
+        syn::Type::Reference(r) if r.mutability.is_none() => {
+            set_arg(&r.elem).and_then(|by_ref| (!by_ref).then_some(true))
+        }
+        syn::Type::Paren(p) => set_arg(&p.elem),
+        syn::Type::Group(g) => set_arg(&g.elem),
+        _ => None,
+    }
+}
+
+/// `tokens` with every span set to `span` (delimiters included).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut inner = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                inner.set_span(span);
+                return proc_macro2::TokenTree::Group(inner);
+            }
+            t.set_span(span);
+            t
+        })
+        .collect()
+}
 
 pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     let p = quote!(::bucketcache::__private);
@@ -52,13 +86,26 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     // The return shape: `Result` stores `Ok`, `Option` stores `Some`, unless switched off.
     let probe_ok = (m.args.cache_err.is_none()).then(|| quote!(ProbeOk as _,));
     let probe_some = (m.args.cache_none.is_none()).then(|| quote!(ProbeSome as _,));
+    // Checked (`ShapeCheck`): a return type that cannot be cached is one error in our words, on it.
     let shape = quote_spanned! {ret_span=>
         {
             #[allow(unused_imports)]
-            use ::bucketcache::__private::{ProbeAll as _, #probe_ok #probe_some};
-            (&::bucketcache::__private::Probe::<#ret>::new()).shape()
+            use ::bucketcache::__private::{ProbeAll as _, #probe_ok #probe_some ViaShape as _, ViaNoShape as _};
+            let __bucketcache_shape = (&::bucketcache::__private::Probe::<#ret>::new()).shape();
+            (&::bucketcache::__private::ShapeCheck::<#ret, _>::new(__bucketcache_shape)).__bucketcache_checked()
         }
     };
+    // `cache_none` / `cache_err` on a return type that is not an `Option` / a `Result`: an error on the argument.
+    // (The return type is re-spanned to the argument, so the error points at `cache_none`, not at the type.)
+    let mut applies = TokenStream::new();
+    if let Some(span) = m.args.cache_none {
+        let ret = respan(ret.clone(), span);
+        applies.extend(quote_spanned!(span=> ::bucketcache::__private::cache_none_applies::<#ret>();));
+    }
+    if let Some(span) = m.args.cache_err {
+        let ret = respan(ret.clone(), span);
+        applies.extend(quote_spanned!(span=> ::bucketcache::__private::cache_err_applies::<#ret>();));
+    }
 
     // The bucket.
     let bucket = if let Some(b) = &m.args.bucket {
@@ -127,26 +174,41 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             quote_spanned!(self_token.span()=> &#self_token)
         }
     });
+    // Each goes through `KeyWrap` (or `SelfWrap`): a value that is not `Serialize` is one error, on its type.
+    // Every token of such an expression carries the user's span (`#p` too): an expression mixing spans is
+    // reported at the attribute instead of at the argument.
     let mut hashed: Vec<TokenStream> = Vec::new();
     if m.hashes_self() {
         if let Some(s) = &self_ref {
-            hashed.push(s.clone());
+            let span = m
+                .receiver
+                .as_ref()
+                .map_or_else(Span::call_site, |r| r.node.self_token.span);
+            let s = respan(s.clone(), span);
+            hashed.push(quote_spanned!(span=> (&::bucketcache::__private::SelfWrap(#s)).__bucketcache_key()));
         }
     }
     for c in &m.const_params {
-        hashed.push(quote_spanned!(c.span()=> &#c));
+        hashed.push(quote_spanned!(c.span()=> (&::bucketcache::__private::KeyWrap(&#c)).__bucketcache_key()));
     }
     for prm in &m.params {
         if let (Role::Key, Some(name)) = (prm.role, prm.name) {
             let ty = &prm.node.ty;
-            hashed.push(quote_spanned!(ty.span()=> &#name));
+            // A top-level `HashSet` is hashed in a canonical order (`SetKey`).
+            let span = name.span();
+            let value = match set_arg(ty) {
+                Some(true) => quote_spanned!(span=> &::bucketcache::__private::set_key(#name)),
+                Some(false) => quote_spanned!(span=> &::bucketcache::__private::set_key(&#name)),
+                None => quote_spanned!(span=> &#name),
+            };
+            hashed.push(quote_spanned!(span=> (&::bucketcache::__private::KeyWrap(#value)).__bucketcache_key()));
         }
     }
     let mut arg_list = quote!(#p::End);
     for value in hashed.iter().rev() {
         let span = value.span();
         arg_list = quote_spanned! {span=>
-            #p::Arg { value: #p::key_arg(#value), next: #arg_list }
+            #p::Arg { value: #value, next: #arg_list }
         };
     }
 
@@ -177,9 +239,10 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         let info = quote! {
             &__bucketcache_call.info(&__bucketcache_hit, #p::args_vec([#(#infos),*]))
         };
+        // Through `OnCached` / `OnCachedMethod`: a callback of the wrong type is one error naming the signature.
         let call = match &self_ref {
-            Some(s) => quote_spanned!(cb.span()=> #cb(#s, #info)),
-            None => quote_spanned!(cb.span()=> #cb(#info)),
+            Some(s) => quote_spanned!(cb.span()=> #p::on_cached_method::<_, #ret, _>(#cb, #s, #info)),
+            None => quote_spanned!(cb.span()=> #p::on_cached::<#ret, _>(#cb, #info)),
         };
         quote!(#call;)
     });
@@ -198,16 +261,26 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         )
     };
     let mode = quote_spanned!(ret_span=> #p::mode_of::<#ret, _>(&__bucketcache_shape));
+    let type_shape = quote_spanned!(ret_span=> #p::shape_of::<#ret, _>(&__bucketcache_shape));
     let store = quote_spanned!(ret_span=>
         __bucketcache_call.store::<#ret, _>(__bucketcache_shape, &__bucketcache_value)
     );
 
+    // An `async fn`'s body is an `async` block: its marker's path ends in `{{closure}}::__bucketcache_marker`.
+    let function_path = if is_async {
+        quote!(async_function_path)
+    } else {
+        quote!(function_path)
+    };
     let body = quote! {
         {
             fn __bucketcache_marker() {}
-            let __bucketcache_function = #p::function_path(::core::any::type_name_of_val(&__bucketcache_marker));
+            let __bucketcache_function = #p::#function_path(::core::any::type_name_of_val(&__bucketcache_marker));
+            #applies
             let __bucketcache_shape = #shape;
             #bucket
+            #[allow(unused_imports)]
+            use #p::{ViaSerialize as _, ViaNotSerialize as _, ViaSelfNotSerialize as _};
             let __bucketcache_call = #p::Call::new(
                 __bucketcache_bucket,
                 __bucketcache_function,
@@ -216,6 +289,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                     function: __bucketcache_function,
                     code: #code,
                     mode: #mode,
+                    shape: #type_shape,
                     types: &[#(#types),*],
                     args: #p::Args(#arg_list),
                 },
@@ -329,5 +403,49 @@ mod tests {
             }
         }
         assert!(out.contains(":: bucketcache :: __private :: Call :: new"));
+    }
+
+    #[test]
+    fn the_key_holds_the_stored_types_shape_and_async_paths_lose_the_closure() {
+        let sync = expanded(
+            Args::default(),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert!(
+            sync.contains("shape : :: bucketcache :: __private :: shape_of :: < u8 , _ >"),
+            "{sync}"
+        );
+        assert!(sync.contains("__private :: function_path ("), "{sync}");
+        let asynchronous = expanded(
+            Args::default(),
+            parse_quote!(
+                async fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert!(
+            asynchronous.contains("__private :: async_function_path ("),
+            "{asynchronous}"
+        );
+    }
+
+    #[test]
+    fn hash_set_arguments_are_hashed_as_sets() {
+        let out = expanded(
+            Args::default(),
+            parse_quote!(
+                fn f(a: HashSet<u8>, b: &std::collections::HashSet<String, S>, c: Vec<HashSet<u8>>) -> u8 {
+                    0
+                }
+            ),
+        );
+        assert!(out.contains("set_key (& a)"), "{out}");
+        assert!(out.contains("set_key (b)"), "{out}");
+        assert!(!out.contains("set_key (& c)") && !out.contains("set_key (c)"), "{out}");
     }
 }

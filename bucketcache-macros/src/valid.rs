@@ -33,14 +33,6 @@ pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn err(errors: &mut Option<syn::Error>, tokens: impl ToTokens, msg: impl std::fmt::Display) {
-    push(errors, syn::Error::new_spanned(tokens, msg));
-}
-
-fn err_at(errors: &mut Option<syn::Error>, span: proc_macro2::Span, msg: impl std::fmt::Display) {
-    push(errors, syn::Error::new(span, msg));
-}
-
 /// Whether a type is spelled `bool` (or `&bool`, `core::primitive::bool`).
 fn is_bool(ty: &Type) -> bool {
     match ty {
@@ -61,81 +53,128 @@ impl<'ast> Visit<'ast> for ImplTraitFinder {
     }
 }
 
-pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
-    let mut errors = None;
-    let a = m.args;
-    let fn_name = &m.item.sig.ident;
-    let param_names: Vec<String> = m.params.iter().filter_map(|p| p.name).map(|n| n.to_string()).collect();
-    let list = if param_names.is_empty() {
+/// The one error context of a check: every problem found, each on its token, reported together.
+#[derive(Default)]
+struct Ctxt {
+    errors: Option<syn::Error>,
+}
+
+impl Ctxt {
+    fn spanned(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) {
+        push(&mut self.errors, syn::Error::new_spanned(tokens, msg));
+    }
+
+    fn at(&mut self, span: proc_macro2::Span, msg: impl std::fmt::Display) {
+        push(&mut self.errors, syn::Error::new(span, msg));
+    }
+}
+
+/// The parameters' names, and how a message lists them.
+fn param_names(m: &Model<'_>) -> (Vec<String>, String) {
+    let names: Vec<String> = m.params.iter().filter_map(|p| p.name).map(|n| n.to_string()).collect();
+    let list = if names.is_empty() {
         "it has none".to_string()
     } else {
-        format!("its parameters are {}", param_names.join(", "))
+        format!("its parameters are {}", names.join(", "))
     };
+    (names, list)
+}
 
+/// Every check, each a named function reporting into one [`Ctxt`].
+pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
+    let mut cx = Ctxt::default();
+    check_bucket_choice(m, &mut cx);
+    let lifetime = check_lifetime(m, &mut cx);
+    check_version(m, &mut cx);
+    check_not_const(m, &mut cx);
+    check_ignore(m, &mut cx);
+    check_nocache(m, &mut cx);
+    check_receiver(m, &mut cx);
+    check_params(m, &mut cx);
+    check_return_type(m, &mut cx);
+    check_unit_return(m, &mut cx);
+    let cross_process = check_cross_process(m, &mut cx);
+    match cx.errors {
+        Some(e) => Err(e),
+        None => Ok(Checked {
+            lifetime,
+            cross_process,
+        }),
+    }
+}
+
+/// `bucket` excludes `path` and `backend`.
+fn check_bucket_choice(m: &Model<'_>, cx: &mut Ctxt) {
+    let a = m.args;
     if let (Some(_), Some(path)) = (&a.bucket, &a.path) {
-        err_at(
-            &mut errors,
+        cx.at(
             path.key,
             "`bucket` and `path` both choose the bucket: keep one (`bucket = EXPR` uses your bucket, `path = \"dir\"` \
              opens one in that directory)",
         );
     }
     if let (Some(_), Some(backend)) = (&a.bucket, &a.backend) {
-        err_at(
-            &mut errors,
+        cx.at(
             backend.key,
             "`backend` applies to a bucket the attribute opens (`path` or the default); with `bucket = EXPR`, set \
              the backend on your bucket's builder and remove `backend`",
         );
     }
+}
 
-    let lifetime = match &a.lifetime {
+/// `lifetime` parses as a positive duration.
+fn check_lifetime(m: &Model<'_>, cx: &mut Ctxt) -> Option<Duration> {
+    match &m.args.lifetime {
         Some(l) => match parse_lifetime(&l.value.value()) {
             Ok(d) => Some(d),
             Err(msg) => {
-                err(&mut errors, &l.value, msg);
+                cx.spanned(&l.value, msg);
                 None
             }
         },
         None => None,
-    };
+    }
+}
 
-    if let Some(v) = &a.version {
+/// `version` is not empty.
+fn check_version(m: &Model<'_>, cx: &mut Ctxt) {
+    if let Some(v) = &m.args.version {
         if v.value.value().is_empty() {
-            err(
-                &mut errors,
+            cx.spanned(
                 &v.value,
                 "`version` is empty: give a non-empty version such as \"1\", or remove it to key on the body",
             );
         }
     }
+}
 
+/// A `const fn` cannot read files.
+fn check_not_const(m: &Model<'_>, cx: &mut Ctxt) {
     if let Some(c) = &m.item.sig.constness {
-        err(
-            &mut errors,
+        cx.spanned(
             c,
             "a `const fn` cannot be cached (a cache reads files at run time): remove `const`",
         );
     }
+}
 
+/// `ignore(...)` names each parameter (or `self`) once, and not the `nocache` flag.
+fn check_ignore(m: &Model<'_>, cx: &mut Ctxt) {
+    let (a, fn_name) = (m.args, &m.item.sig.ident);
+    let (param_names, list) = param_names(m);
     // ignore(...)
     if let Some(ignore) = &a.ignore {
         let mut seen: Vec<String> = Vec::new();
         for name in &ignore.value {
             let s = name.to_string();
             if seen.contains(&s) {
-                err(
-                    &mut errors,
-                    name,
-                    format!("`{s}` is already in `ignore(...)`: name it once"),
-                );
+                cx.spanned(name, format!("`{s}` is already in `ignore(...)`: name it once"));
                 continue;
             }
             seen.push(s.clone());
             if s == "self" {
                 if m.receiver.is_none() {
-                    err(
-                        &mut errors,
+                    cx.spanned(
                         name,
                         format!("`ignore(self)`: `{fn_name}` has no `self` receiver; remove `self` from `ignore(...)`"),
                     );
@@ -143,16 +182,14 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
                 continue;
             }
             if !param_names.contains(&s) {
-                err(
-                    &mut errors,
+                cx.spanned(
                     name,
                     format!(
                         "`ignore({s})`: `{fn_name}` has no parameter `{s}` ({list}); name a parameter or remove it"
                     ),
                 );
             } else if a.nocache.as_ref().is_some_and(|n| n.value.value() == s) {
-                err(
-                    &mut errors,
+                cx.spanned(
                     name,
                     format!(
                         "`{s}` is the `nocache` flag, which is never part of the key: remove it from `ignore(...)`"
@@ -161,20 +198,23 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
             }
         }
     }
+}
 
+/// The `nocache` flag names a `bool` parameter.
+fn check_nocache(m: &Model<'_>, cx: &mut Ctxt) {
+    let (a, fn_name) = (m.args, &m.item.sig.ident);
+    let (_, list) = param_names(m);
     // nocache = "flag"
     if let Some(nocache) = &a.nocache {
         let flag = nocache.value.value();
         match m.params.iter().find(|p| p.name.is_some_and(|n| *n == flag)) {
-            None => err(
-                &mut errors,
+            None => cx.spanned(
                 &nocache.value,
                 format!(
                     "`nocache = \"{flag}\"`: `{fn_name}` has no parameter `{flag}` ({list}); name a `bool` parameter"
                 ),
             ),
-            Some(p) if !is_bool(&p.node.ty) => err(
-                &mut errors,
+            Some(p) if !is_bool(&p.node.ty) => cx.spanned(
                 &p.node.ty,
                 format!(
                     "the `nocache` flag `{flag}` must be a `bool` (true: skip the cache, run and overwrite), not `{}`",
@@ -184,20 +224,22 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
             Some(_) => {}
         }
     }
+}
 
+/// `method` needs a receiver that is hashed; `&mut self` must be ignored.
+fn check_receiver(m: &Model<'_>, cx: &mut Ctxt) {
+    let (a, fn_name) = (m.args, &m.item.sig.ident);
     // method / receiver
     if let Some(method) = a.method {
         match &m.receiver {
-            None => err_at(
-                &mut errors,
+            None => cx.at(
                 method,
                 format!(
                     "`method` hashes `self`, but `{fn_name}` has no `self` receiver: remove `method` (an associated \
                      function is keyed by its arguments)"
                 ),
             ),
-            Some(r) if r.ignored => err_at(
-                &mut errors,
+            Some(r) if r.ignored => cx.at(
                 method,
                 "`method` hashes `self` and `ignore(self)` leaves it out: keep one",
             ),
@@ -206,27 +248,27 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
     }
     if let Some(r) = &m.receiver {
         if r.mutable && !r.ignored {
-            err(
-                &mut errors,
+            cx.spanned(
                 r.node,
                 "`&mut self` cannot be part of the key: a cache hit skips the body and its changes to `self`; add \
                  `ignore(self)` if the result does not depend on `self`'s state, or take `&self`",
             );
         }
     }
+}
 
+/// Each parameter has a name; a key argument holds no `&mut`.
+fn check_params(m: &Model<'_>, cx: &mut Ctxt) {
     // parameters
     for p in &m.params {
         match p.name {
-            None => err(
-                &mut errors,
+            None => cx.spanned(
                 &p.node.pat,
                 "#[bucket_cache] keys arguments by name: bind this parameter to a name (`pair: (u8, u8)`) and \
                  destructure it in the body",
             ),
             // Anywhere in the type: `&mut T`, `(&mut A, B)`, `Vec<&mut T>`.
-            Some(name) if p.role == Role::Key && crate::model::has_mut_ref(&p.node.ty) => err(
-                &mut errors,
+            Some(name) if p.role == Role::Key && crate::model::has_mut_ref(&p.node.ty) => cx.spanned(
                 &p.node.ty,
                 format!(
                     "`&mut` argument `{name}` cannot be part of the key: a cache hit skips the body and its changes \
@@ -237,12 +279,14 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
             Some(_) => {}
         }
     }
+}
 
+/// The return type is owned and nameable: no reference, no `impl Trait`.
+fn check_return_type(m: &Model<'_>, cx: &mut Ctxt) {
     // return type
     if let Some(ret) = m.ret {
         if let Type::Reference(_) = ret {
-            err(
-                &mut errors,
+            cx.spanned(
                 ret,
                 "a cached function cannot return a reference: a cache hit has nothing to borrow from; return an owned \
                  value (`String`, `Vec<T>`, `Arc<T>`)",
@@ -251,8 +295,7 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
             let mut finder = ImplTraitFinder(false);
             finder.visit_type(ret);
             if finder.0 {
-                err(
-                    &mut errors,
+                cx.spanned(
                     ret,
                     "a cached function cannot return `impl Trait`: the stored value needs a type that can be named \
                      and deserialized; return a concrete type",
@@ -260,16 +303,17 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
             }
         }
     }
+}
 
-    let cross_process = a.cross_process.as_ref().and_then(|c| match &c.value {
+/// `cross_process` is `false` or a wait limit.
+fn check_cross_process(m: &Model<'_>, cx: &mut Ctxt) -> Option<Option<Duration>> {
+    m.args.cross_process.as_ref().and_then(|c| match &c.value {
         syn::Lit::Bool(b) if !b.value => Some(None),
         syn::Lit::Bool(_) => None,
         syn::Lit::Str(s) => match humantime::parse_duration(&s.value()) {
             Ok(d) => Some(Some(d)),
             Err(e) => {
-                err(
-                    &mut errors,
-                    s,
+                cx.spanned(s,
                     format!(
                         "invalid `cross_process = \"{}\"`: {e}; write how long to wait for another process, such as \"30s\" or \"5m\"",
                         s.value()
@@ -279,21 +323,41 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
             }
         },
         other => {
-            err(
-                &mut errors,
-                other,
+            cx.spanned(other,
                 "`cross_process` takes `false` (no coordination with other processes) or a wait limit such as \"30s\"",
             );
             None
         }
-    });
+    })
+}
 
-    match errors {
-        Some(e) => Err(e),
-        None => Ok(Checked {
-            lifetime,
-            cross_process,
-        }),
+/// Whether a function's return type is `()` (written or not).
+pub fn returns_unit(m: &Model<'_>) -> bool {
+    match m.ret {
+        None => true,
+        Some(Type::Tuple(t)) => t.elems.is_empty(),
+        Some(Type::Paren(p)) => matches!(&*p.elem, Type::Tuple(t) if t.elems.is_empty()),
+        _ => false,
+    }
+}
+
+/// A function returning `()` has nothing to cache: only with `allow_unit`, and `allow_unit` only on one.
+fn check_unit_return(m: &Model<'_>, cx: &mut Ctxt) {
+    let fn_name = &m.item.sig.ident;
+    match (returns_unit(m), m.args.allow_unit) {
+        (true, None) => cx.spanned(
+            fn_name,
+            format!(
+                "`{fn_name}` returns `()`: there is nothing to cache, and a hit would only skip the body's side \
+                 effects; return the value to cache, or add `allow_unit` to run the body once per key (its side \
+                 effects then happen once per key, across runs, until the entry expires)"
+            ),
+        ),
+        (false, Some(span)) => cx.at(
+            span,
+            "`allow_unit` is for functions returning `()`: this one returns a value; remove `allow_unit`",
+        ),
+        _ => {}
     }
 }
 
@@ -365,6 +429,38 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in\n{all}");
         }
+    }
+
+    #[test]
+    fn unit_returns_need_allow_unit() {
+        let unit: ItemFn = parse_quote!(
+            fn f(x: u32) {
+                let _ = x;
+            }
+        );
+        let e = errors(Args::default(), unit.clone());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("nothing to cache") && e[0].contains("allow_unit"),
+            "{e:?}"
+        );
+        assert!(errors(parse_quote!(allow_unit), unit).is_empty());
+        let e = errors(
+            parse_quote!(allow_unit),
+            parse_quote!(
+                fn f() -> () {}
+            ),
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let e = errors(
+            parse_quote!(allow_unit),
+            parse_quote!(
+                fn f() -> u8 {
+                    1
+                }
+            ),
+        );
+        assert!(e[0].contains("remove `allow_unit`"), "{e:?}");
     }
 
     #[test]

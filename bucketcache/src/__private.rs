@@ -3,7 +3,8 @@
 //! The expansion of a cached function (see `bucketcache-macros/src/expand.rs`) does, in order:
 //! 1. pick the return shape ([`Probe`] + the `Probe*` traits, autoref specialization): a `Result` stores its `Ok`
 //!    value, an `Option` its `Some` value, anything else the whole value ([`Shape`]);
-//! 2. build a [`CallKey`] (function path, code version, shape, type names, named argument values) and
+//! 2. build a [`CallKey`] (function path, code version, shape, the stored type's serde shape, type names, named
+//!    argument values) and
 //!    hash it with the bucket's key maker ([`Call::new`]);
 //! 3. [`Call::begin`] (or [`Call::begin_async`]): a hit, or the right to run the body (single flight among the
 //!    process's threads, then across processes through the key's lock file unless `cross_process = false`);
@@ -23,6 +24,8 @@ pub use crate::arg_value::ArgValue;
 pub use crate::call_info::{CachedCallInfo, CallArg};
 pub use crate::default_bucket::{default_cache_dir, SiteBucket};
 pub use crate::flight::FlightGuard;
+pub use crate::key::shape::{shape_digest, shape_text};
+pub use crate::site::ShapeFn;
 #[cfg(feature = "json")]
 pub use crate::JsonBackend;
 #[cfg(feature = "msgpack")]
@@ -34,7 +37,9 @@ use crate::flight::{self, Flight, Join};
 use crate::lock::{CrossFlight, CrossFlightGuard};
 
 /// Version of the layout of [`CallKey`]; part of every attribute key.
-pub const CALL_KEY_VERSION: u32 = 2;
+///
+/// 3: the site digest holds the stored type's serde shape (`key/shape.rs`); `async fn` paths lost `{{closure}}`.
+pub const CALL_KEY_VERSION: u32 = 3;
 
 /// The suffix of the marker function's path the expansion defines inside each cached function.
 const MARKER: &str = "::__bucketcache_marker";
@@ -44,6 +49,20 @@ const MARKER: &str = "::__bucketcache_marker";
 #[inline]
 pub fn function_path(marker: &'static str) -> &'static str {
     marker.strip_suffix(MARKER).unwrap_or(marker)
+}
+
+/// The suffix of the marker function's path inside an `async fn`: its body is an `async` block, which the type
+/// name calls `{{closure}}`.
+const ASYNC_MARKER: &str = "::{{closure}}::__bucketcache_marker";
+
+/// [`function_path`] for an `async fn`, whose marker is defined inside the body's `async` block
+/// (`my_crate::quote::{{closure}}::__bucketcache_marker` → `my_crate::quote`).
+#[inline]
+pub fn async_function_path(marker: &'static str) -> &'static str {
+    match marker.strip_suffix(ASYNC_MARKER) {
+        Some(path) => path,
+        None => function_path(marker),
+    }
 }
 
 // ---- the key ----
@@ -59,6 +78,8 @@ pub struct CallKey<'a, A> {
     pub code: &'static str,
     /// The return shape ([`Shape::MODE`]).
     pub mode: &'static str,
+    /// The stored type's serde shape digest ([`shape_of`]), computed with the site digest.
+    pub shape: ShapeFn,
     /// The names of the type arguments (and of `Self` for methods).
     pub types: &'a [&'static str],
     /// The argument values, an [`Args`] list.
@@ -76,7 +97,7 @@ impl Serialize for Digest {
 
 impl<A: Serialize> Serialize for CallKey<'_, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let site = crate::site::site_digest(self.function, self.code, self.mode, self.types);
+        let site = crate::site::site_digest(self.function, self.code, self.mode, self.shape, self.types);
         let mut t = s.serialize_tuple(3)?;
         t.serialize_element(&CALL_KEY_VERSION)?;
         t.serialize_element(&Digest(site))?;
@@ -149,6 +170,142 @@ impl<T: Serialize + ?Sized> KeyArg for T {}
 pub fn key_arg<T: KeyArg + ?Sized>(value: &T) -> &T {
     value
 }
+
+/// A key argument on its way into the key: `(&KeyWrap(&value)).__bucketcache_key()` is `&value` when it is
+/// `Serialize` ([`ViaSerialize`]), and otherwise one error in our words on the argument ([`ViaNotSerialize`]),
+/// whose result is still `Serialize`, so no second error names the key's internal types.
+pub struct KeyWrap<'a, T: ?Sized>(pub &'a T);
+
+/// The receiver on its way into the key, as [`KeyWrap`]; its error suggests `ignore(self)`.
+pub struct SelfWrap<'a, T: ?Sized>(pub &'a T);
+
+/// See [`KeyWrap`].
+pub trait ViaSerialize<'a, T: ?Sized> {
+    /// The argument.
+    fn __bucketcache_key(&self) -> &'a T;
+}
+
+impl<'a, T: Serialize + ?Sized> ViaSerialize<'a, T> for KeyWrap<'a, T> {
+    #[inline(always)]
+    fn __bucketcache_key(&self) -> &'a T {
+        self.0
+    }
+}
+
+impl<'a, T: Serialize + ?Sized> ViaSerialize<'a, T> for SelfWrap<'a, T> {
+    #[inline(always)]
+    fn __bucketcache_key(&self) -> &'a T {
+        self.0
+    }
+}
+
+/// Stands in for an argument that is not `Serialize`, after its error (it is never built in a program that
+/// compiles).
+pub struct NotSerialize;
+
+impl Serialize for NotSerialize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+
+/// The error for a key argument that is not `Serialize`.
+#[diagnostic::on_unimplemented(
+    message = "`{T}` is not `Serialize`, so it cannot be part of a #[bucket_cache] key",
+    label = "this argument is hashed into the cache key",
+    note = "derive or implement `serde::Serialize` for it, or leave it out of the key with `ignore(name)`"
+)]
+pub trait KeyArgIsSerialize<T: ?Sized> {}
+
+/// The error for a receiver that is not `Serialize`.
+#[diagnostic::on_unimplemented(
+    message = "`self` (`{T}`) is not `Serialize`, so it cannot be part of a #[bucket_cache] key",
+    label = "`self` is hashed into the cache key",
+    note = "add `ignore(self)` if the result does not depend on `self`'s state, or derive `serde::Serialize` for \
+            it (and `#[serde(skip)]` fields that do not matter)"
+)]
+pub trait SelfIsSerialize<T: ?Sized> {}
+
+/// See [`KeyWrap`].
+pub trait ViaNotSerialize<T: ?Sized> {
+    /// A stand-in, after the error.
+    #[inline(always)]
+    fn __bucketcache_key(&self) -> &'static NotSerialize
+    where
+        Self: KeyArgIsSerialize<T>,
+    {
+        &NotSerialize
+    }
+}
+
+impl<T: ?Sized> ViaNotSerialize<T> for &KeyWrap<'_, T> {}
+
+/// See [`SelfWrap`].
+pub trait ViaSelfNotSerialize<T: ?Sized> {
+    /// A stand-in, after the error.
+    #[inline(always)]
+    fn __bucketcache_key(&self) -> &'static NotSerialize
+    where
+        Self: SelfIsSerialize<T>,
+    {
+        &NotSerialize
+    }
+}
+
+impl<T: ?Sized> ViaSelfNotSerialize<T> for &SelfWrap<'_, T> {}
+
+/// A top-level `HashSet` argument in the key: its elements are written as the keys of a map (with unit values),
+/// which the key encoder hashes in a canonical order, so two equal sets give one key whatever their iteration
+/// order. (A set nested inside another type is hashed in iteration order: use a `BTreeSet` there.)
+pub struct SetKey<'a, S: ?Sized>(pub &'a S);
+
+impl<'a, S: ?Sized, T: Serialize + 'a> Serialize for SetKey<'a, S>
+where
+    &'a S: IntoIterator<Item = &'a T>,
+    <&'a S as IntoIterator>::IntoIter: ExactSizeIterator,
+{
+    fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeMap;
+        let items = self.0.into_iter();
+        let mut map = s.serialize_map(Some(items.len()))?;
+        for item in items {
+            map.serialize_entry(item, &())?;
+        }
+        map.end()
+    }
+}
+
+/// [`SetKey`] for a set argument.
+#[inline(always)]
+pub fn set_key<S: ?Sized>(set: &S) -> SetKey<'_, S> {
+    SetKey(set)
+}
+
+/// `cache_none` needs an `Option` return type (any spelling: an alias works).
+#[diagnostic::on_unimplemented(
+    message = "`cache_none` caches the `None` of an `Option` return type, but `{Self}` is not an `Option`",
+    label = "`cache_none` needs a return type `Option<T>` (or an alias of it)",
+    note = "remove `cache_none`: every value of this return type is cached already"
+)]
+pub trait CacheNoneApplies {}
+impl<T> CacheNoneApplies for Option<T> {}
+
+/// Fails to compile, on `cache_none`, when `R` is not an `Option`.
+#[inline(always)]
+pub fn cache_none_applies<R: CacheNoneApplies>() {}
+
+/// `cache_err` needs a `Result` return type (any spelling: `io::Result<T>`, an alias).
+#[diagnostic::on_unimplemented(
+    message = "`cache_err` caches the `Err` of a `Result` return type, but `{Self}` is not a `Result`",
+    label = "`cache_err` needs a return type `Result<T, E>` (or an alias of it)",
+    note = "remove `cache_err` (for an `Option`, `cache_none` caches `None`)"
+)]
+pub trait CacheErrApplies {}
+impl<T, E> CacheErrApplies for Result<T, E> {}
+
+/// Fails to compile, on `cache_err`, when `R` is not a `Result`.
+#[inline(always)]
+pub fn cache_err_applies<R: CacheErrApplies>() {}
 
 /// Checks that a `nocache` flag is a `bool` (a `&bool` is accepted too).
 #[inline(always)]
@@ -269,10 +426,138 @@ pub trait ProbeAll {
 }
 impl<R> ProbeAll for &Probe<R> {}
 
+/// A chosen shape, checked: `(&ShapeCheck::<R, _>::new(shape)).__bucketcache_checked()` is the shape when the
+/// stored type has every trait it needs ([`ViaShape`]); otherwise one error in our words on the return type
+/// ([`ViaNoShape`]), and a stand-in shape ([`Uncacheable`]), so no further error names `Shape` or `StoreAll`.
+pub struct ShapeCheck<R, S>(PhantomData<fn() -> R>, S);
+
+impl<R, S> ShapeCheck<R, S> {
+    /// Wraps a shape.
+    #[inline(always)]
+    pub fn new(shape: S) -> Self {
+        ShapeCheck(PhantomData, shape)
+    }
+}
+
+/// See [`ShapeCheck`].
+pub trait ViaShape<S> {
+    /// The shape.
+    fn __bucketcache_checked(&self) -> S;
+}
+
+impl<R, S: Shape<R> + Copy> ViaShape<S> for ShapeCheck<R, S> {
+    #[inline(always)]
+    fn __bucketcache_checked(&self) -> S {
+        self.1
+    }
+}
+
+/// The error for a return type that cannot be cached.
+#[diagnostic::on_unimplemented(
+    message = "the return type `{R}` of a #[bucket_cache] function cannot be cached",
+    label = "the value stored must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`",
+    note = "for `Result<T, E>` (and `Option<T>`) only `T` is stored, so only `T` needs these traits (with \
+            `cache_err`, the whole `Result`); derive `Serialize, Deserialize, Clone` on your types"
+)]
+pub trait ReturnIsCacheable<R> {}
+
+/// See [`ShapeCheck`].
+pub trait ViaNoShape<R> {
+    /// A stand-in shape, after the error.
+    #[inline(always)]
+    fn __bucketcache_checked(&self) -> Uncacheable
+    where
+        Self: ReturnIsCacheable<R>,
+    {
+        Uncacheable
+    }
+}
+
+impl<R, S> ViaNoShape<R> for &ShapeCheck<R, S> {}
+
+/// Stands in for the shape of a return type that cannot be cached, after its error (never built in a program that
+/// compiles: it stores nothing and cannot restore a value).
+#[derive(Clone, Copy)]
+pub struct Uncacheable;
+
+/// A type with no values: what [`Uncacheable`] "stores".
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub enum Nothing {}
+
+impl<R> Shape<R> for Uncacheable {
+    type Stored = Nothing;
+    const MODE: &'static str = "uncacheable";
+    #[inline]
+    fn stored(_: &R) -> Option<&Nothing> {
+        None
+    }
+    #[inline]
+    fn restore(stored: Nothing) -> R {
+        match stored {}
+    }
+}
+
+/// The `on_cached` callback of a function without a receiver: `fn(&CachedCallInfo<'_, R>)`, `R` the whole return
+/// type (a `Result` or `Option` included).
+#[diagnostic::on_unimplemented(
+    message = "`on_cached` must be a function `fn(&CachedCallInfo<'_, {R}>)`",
+    label = "expected `fn(&bucketcache::CachedCallInfo<'_, {R}>)`",
+    note = "the callback sees the whole return type `{R}` (for a `Result`, the `Ok` value cached, wrapped in `Ok`); \
+            a generic `fn cb<R>(info: &CachedCallInfo<'_, R>)` fits every function"
+)]
+pub trait OnCached<R> {
+    /// Calls it.
+    fn call(self, info: &CachedCallInfo<'_, R>);
+}
+
+impl<R, F: FnOnce(&CachedCallInfo<'_, R>)> OnCached<R> for F {
+    #[inline(always)]
+    fn call(self, info: &CachedCallInfo<'_, R>) {
+        self(info)
+    }
+}
+
+/// The `on_cached` callback of a function with a receiver: `fn(&Self, &CachedCallInfo<'_, R>)`.
+#[diagnostic::on_unimplemented(
+    message = "`on_cached` must be a function `fn(&{S}, &CachedCallInfo<'_, {R}>)`",
+    label = "expected `fn(&{S}, &bucketcache::CachedCallInfo<'_, {R}>)`",
+    note = "for a function with a receiver the callback takes `&self` first; it sees the whole return type `{R}`"
+)]
+pub trait OnCachedMethod<S: ?Sized, R> {
+    /// Calls it.
+    fn call(self, receiver: &S, info: &CachedCallInfo<'_, R>);
+}
+
+impl<S: ?Sized, R, F: FnOnce(&S, &CachedCallInfo<'_, R>)> OnCachedMethod<S, R> for F {
+    #[inline(always)]
+    fn call(self, receiver: &S, info: &CachedCallInfo<'_, R>) {
+        self(receiver, info)
+    }
+}
+
+/// Calls an `on_cached` callback (its type checked by [`OnCached`]).
+#[inline(always)]
+pub fn on_cached<R, F: OnCached<R>>(f: F, info: &CachedCallInfo<'_, R>) {
+    f.call(info)
+}
+
+/// Calls an `on_cached` callback of a method (its type checked by [`OnCachedMethod`]).
+#[inline(always)]
+pub fn on_cached_method<S: ?Sized, R, F: OnCachedMethod<S, R>>(f: F, receiver: &S, info: &CachedCallInfo<'_, R>) {
+    f.call(receiver, info)
+}
+
 /// The mode name of a shape for `R` (type inference helper).
 #[inline]
 pub fn mode_of<R, S: Shape<R>>(_: &S) -> &'static str {
     S::MODE
+}
+
+/// The shape-digest function of the type a shape for `R` stores (called once per site and thread, with the site
+/// digest; the trace itself runs once per type per process).
+#[inline]
+pub fn shape_of<R, S: Shape<R>>(_: &S) -> ShapeFn {
+    shape_digest::<S::Stored>
 }
 
 // ---- the bucket ----
@@ -411,14 +696,21 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         }
     }
 
-    fn lookup<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash) -> Option<Hit<R>> {
+    /// Looks the key up. An unusable entry (it does not decode) is logged at `warn` once per call: `reported`
+    /// is the call's flag, so the lookups after joining the flight and after waiting log it at `debug`.
+    fn lookup<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, reported: &mut bool) -> Option<Hit<R>> {
         match bucket.lookup::<S::Stored>(key) {
             Ok(Some(hit)) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, source = ?hit.source, "cache hit");
                 Some(hit.map(S::restore))
             }
             Ok(None) => None,
+            Err(e) if *reported => {
+                debug!(target: "bucketcache", function = self.function, error = %e, "cached entry still unusable");
+                None
+            }
             Err(e) => {
+                *reported = true;
                 warn!(target: "bucketcache", function = self.function, error = %e, "cached entry unusable; the function runs and replaces it");
                 None
             }
@@ -427,7 +719,11 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// What can be decided before waiting: `Err(step)` when decided (no cache, `nocache`, a hit), else the bucket
     /// and key to join the flight of.
-    fn precheck<R, S: Shape<R>>(&self, nocache: bool) -> Result<(&'b Bucket<B, K>, KeyHash), Step<R>> {
+    fn precheck<R, S: Shape<R>>(
+        &self,
+        nocache: bool,
+        reported: &mut bool,
+    ) -> Result<(&'b Bucket<B, K>, KeyHash), Step<R>> {
         let (Some(bucket), Some(key)) = (self.bucket, self.key) else {
             return Err(Step::Run(RunGuard::default()));
         };
@@ -435,7 +731,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             debug!(target: "bucketcache", function = self.function, "nocache: running");
             return Err(Step::Run(RunGuard::default()));
         }
-        match self.lookup::<R, S>(bucket, &key) {
+        match self.lookup::<R, S>(bucket, &key, reported) {
             Some(hit) => Err(Step::Hit(hit)),
             None => Ok((bucket, key)),
         }
@@ -443,9 +739,15 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// Joins the key's flight: as its leader, a hit (another leader stored the value between our read and our
     /// joining) or the right to run; as a follower, the flight to wait for.
-    fn join<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, wait: bool) -> Result<Step<R>, Arc<Flight>> {
+    fn join<R, S: Shape<R>>(
+        &self,
+        bucket: &Bucket<B, K>,
+        key: &KeyHash,
+        wait: bool,
+        reported: &mut bool,
+    ) -> Result<Step<R>, Arc<Flight>> {
         match flight::join(bucket as *const Bucket<B, K> as *const () as usize, *key, wait) {
-            Join::Leader(guard) => Ok(match self.lookup::<R, S>(bucket, key) {
+            Join::Leader(guard) => Ok(match self.lookup::<R, S>(bucket, key, reported) {
                 Some(hit) => Step::Hit(hit),
                 None => {
                     debug!(target: "bucketcache", function = self.function, hash = %key, "cache miss: calling");
@@ -462,12 +764,13 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// A hit, or the right to run the body. With `nocache`, always runs (no read, no waiting).
     pub fn begin<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
-        let (bucket, key) = match self.precheck::<R, S>(nocache) {
+        let mut reported = false;
+        let (bucket, key) = match self.precheck::<R, S>(nocache, &mut reported) {
             Ok(found) => found,
             Err(step) => return step,
         };
         loop {
-            match self.join::<R, S>(bucket, &key, true) {
+            match self.join::<R, S>(bucket, &key, true, &mut reported) {
                 Ok(step) => return step,
                 Err(flight) => {
                     let limit = self.cross_wait.unwrap_or(crate::DEFAULT_FLIGHT_WAIT_LIMIT);
@@ -475,7 +778,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
                         warn!(target: "bucketcache", function = self.function, hash = %key, ?limit, "waited too long for another caller of this key: running");
                         return Step::Run(RunGuard::default());
                     }
-                    if let Some(hit) = self.lookup::<R, S>(bucket, &key) {
+                    if let Some(hit) = self.lookup::<R, S>(bucket, &key, &mut reported) {
                         return Step::Hit(hit);
                     }
                 }
@@ -485,12 +788,13 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// [`Call::begin`] for `async fn`s: waiting for another caller's value does not block the thread.
     pub async fn begin_async<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
-        let (bucket, key) = match self.precheck::<R, S>(nocache) {
+        let mut reported = false;
+        let (bucket, key) = match self.precheck::<R, S>(nocache, &mut reported) {
             Ok(found) => found,
             Err(step) => return step,
         };
         loop {
-            match self.join::<R, S>(bucket, &key, false) {
+            match self.join::<R, S>(bucket, &key, false, &mut reported) {
                 Ok(step) => return step,
                 Err(flight) => {
                     let limit = self.cross_wait.unwrap_or(crate::DEFAULT_FLIGHT_WAIT_LIMIT);
@@ -498,7 +802,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
                         warn!(target: "bucketcache", function = self.function, hash = %key, ?limit, "waited too long for another caller of this key: running");
                         return Step::Run(RunGuard::default());
                     }
-                    if let Some(hit) = self.lookup::<R, S>(bucket, &key) {
+                    if let Some(hit) = self.lookup::<R, S>(bucket, &key, &mut reported) {
                         return Step::Hit(hit);
                     }
                 }

@@ -18,6 +18,17 @@ use crate::error::Result;
 /// The environment variable that overrides [`default_cache_dir`].
 pub const BUCKETCACHE_DIR_VAR: &str = "BUCKETCACHE_DIR";
 
+/// The environment variable that turns on [`BucketBuilder::log_full_keys`](crate::BucketBuilder::log_full_keys)
+/// for the buckets the attribute opens (`path = "..."` and the default directory): `1`, `true` or `yes`. Read when
+/// such a bucket is first opened.
+pub const BUCKETCACHE_LOG_FULL_KEYS_VAR: &str = "BUCKETCACHE_LOG_FULL_KEYS";
+
+/// Whether [`BUCKETCACHE_LOG_FULL_KEYS_VAR`] asks for full keys.
+fn log_full_keys_from_env() -> bool {
+    std::env::var(BUCKETCACHE_LOG_FULL_KEYS_VAR)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
 /// The directory of the default bucket of `#[bucket_cache]` functions that name neither `bucket` nor `path`.
 ///
 /// In order: `$BUCKETCACHE_DIR` if set and not empty; `$XDG_CACHE_HOME/bucketcache`; `$HOME/.cache/bucketcache`;
@@ -45,7 +56,8 @@ type Registry = HashMap<(PathBuf, TypeId), &'static (dyn Any + Send + Sync)>;
 
 static SHARED: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
 
-/// The process-wide bucket for `dir` and backend `B`, opened with `B::default()` on first use.
+/// The process-wide bucket for `dir` and backend `B`, opened with `B::default()` on first use (with full keys in
+/// its debug logs when [`BUCKETCACHE_LOG_FULL_KEYS_VAR`] is set).
 ///
 /// The bucket lives until the process exits (one per distinct directory and backend).
 ///
@@ -58,7 +70,11 @@ pub fn shared_bucket<B: Backend + Default>(dir: &Path) -> Result<&'static Bucket
     if let Some(b) = map.get(&slot).and_then(|b| b.downcast_ref::<Bucket<B>>()) {
         return Ok(b);
     }
-    let bucket: &'static Bucket<B> = Box::leak(Box::new(Bucket::builder(&slot.0).backend(B::default()).build()?));
+    let built = Bucket::builder(&slot.0)
+        .backend(B::default())
+        .log_full_keys(log_full_keys_from_env())
+        .build()?;
+    let bucket: &'static Bucket<B> = Box::leak(Box::new(built));
     map.insert(slot, bucket);
     Ok(bucket)
 }

@@ -284,15 +284,16 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// | `bucket = EXPR` | the bucket: an expression that is, or derefs to, a [`Bucket`] (any backend and key maker), e.g. a `static CACHE: LazyLock<Bucket>`, an `Arc<Bucket>`, or `self.cache` in a method |
 /// | `path = "dir"` | a bucket in that directory, opened on first use (relative to the current directory) |
 /// | neither | the default directory, [`default_cache_dir`]: `$BUCKETCACHE_DIR`, else `$XDG_CACHE_HOME/bucketcache`, else `$HOME/.cache/bucketcache`, else the temp dir |
-/// | `backend = json` / `msgpack` / `bincode` | the backend of the bucket opened by `path` or the default (bincode if not given); not with `bucket` |
-/// | `lifetime = "1h 30m"` | entries expire this long after each write (`"90s"`, `"2d"`, `"1h 30m"`, [humantime](https://docs.rs/humantime) syntax), checked at compile time; overrides the bucket's lifetime for this function's entries only |
-/// | `nocache = "flag"` | names a `bool` parameter: when `true` the cache is not read, the body runs and its result overwrites the entry; never part of the key |
+/// | `backend = json` / `msgpack` / `bincode` | the backend of the bucket opened by `path` or the default (bincode if not given); not with `bucket`; quoted (`"json"`) works too |
+/// | `lifetime = "1h 30m"` | entries expire this long after each write: a string with a unit (`"90s"`, `"2d"`, `"1h 30m"`, [humantime](https://docs.rs/humantime) syntax; `3600` alone is an error), checked at compile time; overrides the bucket's lifetime for this function's entries only |
+/// | `nocache = flag` | names a `bool` parameter (bare or quoted: `nocache = refresh`, `nocache = "refresh"`): when `true` the cache is not read, the body runs and its result overwrites the entry; never part of the key |
 /// | `ignore(a, b)` | parameters left out of the key; they need not be `Serialize`; `ignore(self)` leaves the receiver out |
 /// | `method` | hash `self`'s state into the key (requires `Self: Serialize`); a receiver with neither `method` nor `ignore(self)` is hashed as well, `method` says so |
-/// | `on_cached = path` | called on hits only, before returning: `fn(&CachedCallInfo<'_, R>)`, or `fn(&Self, &CachedCallInfo<'_, R>)` for functions with a receiver |
+/// | `on_cached = path` | called on hits only, before returning: `fn(&CachedCallInfo<'_, R>)`, or `fn(&Self, &CachedCallInfo<'_, R>)` for functions with a receiver; `R` is the whole return type (for `-> Result<u32, E>`, `CachedCallInfo<'_, Result<u32, E>>`), and a generic `fn cb<R>(info: &CachedCallInfo<'_, R>)` fits any function |
 /// | `version = "..."` | replaces the body fingerprint in the key: edits of the body keep the entries until the version changes |
-/// | `cache_err` | also cache `Err` values of a `Result` return type (the whole `Result` is stored, so `E` must be serializable) |
-/// | `cache_none` | also cache `None` values of an `Option` return type |
+/// | `cache_err` | also cache `Err` values of a `Result` return type (the whole `Result` is stored, so `E` must be serializable); a compile error on another return type (aliases of `Result` work) |
+/// | `cache_none` | also cache `None` values of an `Option` return type; a compile error on another return type |
+/// | `allow_unit` | cache a function returning `()`: the body then runs once per key (its side effects too, across runs, until the entry expires); without it such a function is a compile error, since there is nothing to cache |
 /// | `cross_process = "30s"` / `false` | how long a caller waits for another process running the body for the same key (default two minutes), or `false` for no cross-process waiting; see [Concurrency](#concurrency) |
 ///
 /// # The key
@@ -301,11 +302,17 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// (module path, and the `impl`'s type for methods and associated functions, as [`core::any::type_name`] spells
 /// it, so `a::f` and `b::f`, `Cat::speak` and `Dog::speak` never share entries); a code version computed at
 /// compile time: a blake3 hash of the signature's tokens (so the parameter names and types, and the return type)
-/// and the fingerprint (a blake3 hash of the body's tokens, or the `version` string); the return shape; the names
-/// of the type arguments (and of `Self`); then the value of each key argument in order, `self` first. Const
+/// and the fingerprint (a blake3 hash of the body's tokens, or the `version` string); the return shape; a digest
+/// of the stored type's serde shape (see [Type shapes](#type-shapes)); the names of the type arguments (and of
+/// `Self`); then the value of each key argument in order, `self` first. Const
 /// generic values count as arguments. So editing the body or the signature starts fresh entries, and reverting
 /// the edit finds the old ones again; whitespace and comments do not count. Type names come from the compiler:
 /// a compiler upgrade may start fresh entries.
+///
+/// A `HashSet` argument (`HashSet<T>`, `HashSet<T, S>`, `&HashSet<T>`, spelled with its name at the top level of
+/// the parameter's type) is hashed in a canonical order, so equal sets give one key whatever their iteration order.
+/// A set nested inside another type (a field, a `Vec<HashSet<T>>`, a type alias) is hashed in iteration order,
+/// which differs between equal sets: every call would miss. Use a `BTreeSet` there.
 ///
 /// # Return values
 ///
@@ -316,6 +323,23 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// - an `Option<T>` caches only `Some`; `cache_none` caches `None` too.
 ///
 /// References and `impl Trait` cannot be returned (a hit has nothing to borrow from, and no type to decode).
+///
+/// # Type shapes
+///
+/// The key holds a digest of the stored type's serde shape, traced from its `Deserialize` implementation once per
+/// type and process (not on each call): struct, tuple struct, newtype and enum names, field names in order,
+/// variant names and contents, primitive kinds (`u32` and `u64` differ), options, sequences, tuples and maps,
+/// through every nested type. So reordering, renaming or retyping a field, adding or removing a variant, or
+/// wrapping the value in `Option`, starts fresh entries, with every backend, even under `version = "..."`; it
+/// never decodes an old entry as a wrong value. Reverting the type finds the old entries again.
+///
+/// Some shapes cannot be traced: untagged and internally tagged enums, `#[serde(flatten)]`, types that call
+/// `deserialize_any` (`serde_json::Value`) and custom `Deserialize` implementations that reject every sample value
+/// the tracer offers (zero and one, the empty string, an RFC 3339 date, a UUID, an IP address, a URL: so chrono
+/// dates, `NonZeroU32` and `IpAddr` are traced; a string of your own format may not be). For those the key
+/// holds no shape, as before, and this is logged once per type at `debug` ("type shape cannot be traced"): after
+/// changing such a type, change `version = "..."` (or the body) yourself. A self-describing backend (`json`,
+/// `msgpack`) then still refuses most mismatches as a decode failure (a miss, logged at `warn`).
 ///
 /// ```
 /// # use std::sync::LazyLock;
@@ -451,6 +475,8 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// These buckets are shared process-wide per (directory, backend), so functions in one directory share one memory
 /// tier. A directory that cannot be created is logged at `warn` and the function runs uncached (retrying on the
 /// next call).
+/// Their debug logs show abbreviated keys; set `BUCKETCACHE_LOG_FULL_KEYS=1` in the environment (read when such a
+/// bucket is first opened) for full keys, as [`BucketBuilder::log_full_keys`] does for your own buckets.
 ///
 /// # Generic and `async` functions
 ///
@@ -505,8 +531,13 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// # Compile errors
 ///
 /// Each points at the offending token and says the fix, and the function is still emitted unchanged, so no
-/// cascade of errors follows: an unknown or repeated argument; `ignore` or `nocache` naming no parameter;
-/// `nocache` on a non-`bool` or ignored parameter; an invalid or zero `lifetime`; `bucket` with `path` or
-/// `backend`; an un-ignored `&mut` argument or `&mut self`; a reference or `impl Trait` return type; `method`
-/// without a receiver; a parameter pattern without a name; a `const fn`.
+/// cascade of errors follows: an unknown argument (with the closest known one: `ttl` → `lifetime`, `dir` →
+/// `path`) or a repeated one; a value of the wrong kind (`lifetime = 3600`); `ignore` or `nocache` naming no
+/// parameter; `nocache` on a non-`bool` or ignored parameter; an invalid or zero `lifetime`; `bucket` with `path`
+/// or `backend`; an un-ignored `&mut` argument or `&mut self`; a reference or `impl Trait` return type; a `()`
+/// return type without `allow_unit`; `cache_none` on a non-`Option`, `cache_err` on a non-`Result`; `method`
+/// without a receiver; a parameter pattern without a name; a `const fn`. Type errors are one error each, in these
+/// words: a key argument that is not `Serialize` (for `self`: add `ignore(self)`), a return type that cannot be
+/// stored (not `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`), an `on_cached` callback of another
+/// signature (the error names the expected one).
 pub use bucketcache_macros::bucket_cache;

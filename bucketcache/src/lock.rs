@@ -388,7 +388,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         match self.lookup::<V>(key) {
             Ok(hit) => hit,
             Err(e) => {
-                warn!(target: "bucketcache", hash = %key, error = %e, "entry unusable; computing it again");
+                debug!(target: "bucketcache", hash = %key, error = %e, "entry unusable; computing it again");
                 None
             }
         }

@@ -1,6 +1,7 @@
 //! The constant part of an attribute key, reduced to one digest per call site.
 //!
-//! An attribute key names the function (its path), its code version, its return shape and its type arguments:
+//! An attribute key names the function (its path), its code version, its return shape, the serde shape of the stored
+//! type (`key/shape.rs`, traced once per type per process) and its type arguments:
 //! about a hundred bytes that are the same on every call from one site. Encoding them on every call cost more than
 //! the rest of a memory-tier hit, so they are hashed once into a 32-byte site digest, and the key holds the digest.
 //! The digest is a pure function of the strings' contents (blake3), so keys are the same in every process; the
@@ -17,8 +18,13 @@ use tracing::debug;
 const MAX_CACHED_TYPES: usize = 5;
 const SLOTS: usize = 64;
 
-/// Addresses and lengths of a site's strings: function, code, mode, then up to `MAX_CACHED_TYPES` type names.
-type SiteId = [(usize, usize); 3 + MAX_CACHED_TYPES];
+/// Addresses and lengths of a site's strings: function, code, mode, then the address of the stored type's shape
+/// function, then up to `MAX_CACHED_TYPES` type names.
+type SiteId = [(usize, usize); 4 + MAX_CACHED_TYPES];
+
+/// The stored type's shape digest (`key::shape::shape_digest::<Stored>`), called only when a site's digest is
+/// computed. Its address tells the instances of a generic site apart even when their type names do not.
+pub type ShapeFn = fn() -> Option<[u8; 32]>;
 
 /// A cached site: its id and its digest.
 type SiteSlot = Option<(SiteId, [u8; 32])>;
@@ -32,15 +38,22 @@ fn id_of(s: &'static str) -> (usize, usize) {
 }
 
 /// The digest of a call site's constant key parts.
-pub fn site_digest(function: &'static str, code: &'static str, mode: &'static str, types: &[&'static str]) -> [u8; 32] {
+pub fn site_digest(
+    function: &'static str,
+    code: &'static str,
+    mode: &'static str,
+    shape: ShapeFn,
+    types: &[&'static str],
+) -> [u8; 32] {
     if types.len() > MAX_CACHED_TYPES {
-        return compute(function, code, mode, types);
+        return compute(function, code, mode, shape, types);
     }
-    let mut id: SiteId = [(0, 0); 3 + MAX_CACHED_TYPES];
+    let mut id: SiteId = [(0, 0); 4 + MAX_CACHED_TYPES];
     id[0] = id_of(function);
     id[1] = id_of(code);
     id[2] = id_of(mode);
-    for (slot, t) in id[3..].iter_mut().zip(types) {
+    id[3] = (shape as usize, 0);
+    for (slot, t) in id[4..].iter_mut().zip(types) {
         *slot = id_of(t);
     }
     // The function path's address picks the slot (the instances of a generic function share a path, and so a
@@ -56,7 +69,7 @@ pub fn site_digest(function: &'static str, code: &'static str, mode: &'static st
     if let Some(d) = cached {
         return d;
     }
-    let digest = compute(function, code, mode, types);
+    let digest = compute(function, code, mode, shape, types);
     let _ = SITES.try_with(|s| {
         if let Ok(mut s) = s.try_borrow_mut() {
             if s.is_empty() {
@@ -68,14 +81,25 @@ pub fn site_digest(function: &'static str, code: &'static str, mode: &'static st
     digest
 }
 
-fn compute(function: &str, code: &str, mode: &str, types: &[&str]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_derive_key("bucketcache 2026-11 call site v1");
+fn compute(function: &str, code: &str, mode: &str, shape: ShapeFn, types: &[&str]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("bucketcache 2026-11 call site v2");
     // Length-prefixed parts, so no two sites' parts run together into the same bytes.
     for part in [function, code, mode].into_iter().chain(types.iter().copied()) {
         h.update(&(part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
     h.update(&(types.len() as u64).to_le_bytes());
+    // The stored type's shape; an untraceable one (see `key/shape.rs`) leaves the key as it was before shapes.
+    let shape = shape();
+    match &shape {
+        Some(d) => {
+            h.update(&[1]);
+            h.update(d);
+        }
+        None => {
+            h.update(&[0]);
+        }
+    }
     let digest = *h.finalize().as_bytes();
     debug!(
         target: "bucketcache",
@@ -83,6 +107,7 @@ fn compute(function: &str, code: &str, mode: &str, types: &[&str]) -> [u8; 32] {
         code,
         mode,
         ?types,
+        shape = %shape.map_or_else(|| "untraced".to_owned(), |d| crate::KeyHash(d).to_string()),
         site = %crate::KeyHash(digest),
         "call site"
     );
@@ -93,23 +118,38 @@ fn compute(function: &str, code: &str, mode: &str, types: &[&str]) -> [u8; 32] {
 mod tests {
     use super::*;
 
+    fn u8_shape() -> Option<[u8; 32]> {
+        crate::key::shape::shape_digest::<u8>()
+    }
+
+    fn u16_shape() -> Option<[u8; 32]> {
+        crate::key::shape::shape_digest::<u16>()
+    }
+
+    fn untraced() -> Option<[u8; 32]> {
+        None
+    }
+
     #[test]
     fn digests_follow_contents_and_every_part_counts() {
-        let a = site_digest("m::f", "sig:body:1", "whole", &[]);
-        assert_eq!(a, site_digest("m::f", "sig:body:1", "whole", &[]));
-        assert_eq!(a, compute("m::f", "sig:body:1", "whole", &[]));
-        assert_ne!(a, site_digest("m::g", "sig:body:1", "whole", &[]));
-        assert_ne!(a, site_digest("m::f", "sig:body:2", "whole", &[]));
-        assert_ne!(a, site_digest("m::f", "sig:body:1", "ok", &[]));
-        assert_ne!(a, site_digest("m::f", "sig:body:1", "whole", &["u8"]));
+        let s: ShapeFn = u8_shape;
+        let a = site_digest("m::f", "sig:body:1", "whole", s, &[]);
+        assert_eq!(a, site_digest("m::f", "sig:body:1", "whole", s, &[]));
+        assert_eq!(a, compute("m::f", "sig:body:1", "whole", s, &[]));
+        assert_ne!(a, site_digest("m::g", "sig:body:1", "whole", s, &[]));
+        assert_ne!(a, site_digest("m::f", "sig:body:2", "whole", s, &[]));
+        assert_ne!(a, site_digest("m::f", "sig:body:1", "ok", s, &[]));
+        assert_ne!(a, site_digest("m::f", "sig:body:1", "whole", s, &["u8"]));
+        assert_ne!(a, site_digest("m::f", "sig:body:1", "whole", u16_shape, &[]));
+        assert_ne!(a, site_digest("m::f", "sig:body:1", "whole", untraced, &[]));
         assert_ne!(
-            site_digest("m::f", "sig:body:1", "whole", &["u8", "u16"]),
-            site_digest("m::f", "sig:body:1", "whole", &["u8u16"])
+            site_digest("m::f", "sig:body:1", "whole", s, &["u8", "u16"]),
+            site_digest("m::f", "sig:body:1", "whole", s, &["u8u16"])
         );
         let many = ["a", "b", "c", "d", "e", "f", "g"];
         assert_eq!(
-            site_digest("m::f", "c", "whole", &many),
-            compute("m::f", "c", "whole", &many)
+            site_digest("m::f", "c", "whole", s, &many),
+            compute("m::f", "c", "whole", s, &many)
         );
     }
 }

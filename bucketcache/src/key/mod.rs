@@ -6,6 +6,7 @@
 
 mod encoder;
 mod memo;
+pub(crate) mod shape;
 
 use std::cell::RefCell;
 use std::fmt;
