@@ -366,3 +366,52 @@ fn a_killed_computing_machine_is_taken_over_within_one_lease() {
     assert!(took < Duration::from_secs(4), "a 2 s lease was taken over in {took:?}");
     assert_eq!(starts(&log), 2);
 }
+
+fn spawn_attr(dir: &Path, server: &RedisServer, ns: &str, key: &str, log: &Path, local: bool) -> Child {
+    let mut cmd = Command::new(MACHINE);
+    cmd.args(["attr", key, log.to_str().expect("utf-8"), "600"]);
+    if local {
+        cmd.arg("local");
+    }
+    cmd.env("BUCKETCACHE_DIR", dir)
+        .env("BUCKETCACHE_REDIS_URL", server.url())
+        .env("BUCKETCACHE_REDIS_NAMESPACE", ns)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn machine")
+}
+
+#[test]
+fn the_attribute_uses_the_tier_from_the_environment_and_shared_false_keeps_a_function_local() {
+    let Some(server) = RedisServer::start() else { return };
+    let root = tempfile::tempdir().expect("root");
+    let log = root.path().join("attr.log");
+    let children: Vec<Child> = (0..3)
+        .map(|i| spawn_attr(&root.path().join(format!("m{i}")), &server, "attr", "x", &log, false))
+        .collect();
+    for child in children {
+        let out = bucketcache_suite::child::success_output(child);
+        assert_eq!(out.trim(), "value value-of-x");
+    }
+    assert_eq!(starts(&log), 1, "3 machines through the attribute ran the body once");
+    assert_eq!(server.keys("attr:e:*").len(), 1);
+
+    let local_log = root.path().join("local.log");
+    for i in 0..2 {
+        let child = spawn_attr(
+            &root.path().join(format!("l{i}")),
+            &server,
+            "attr",
+            "x",
+            &local_log,
+            true,
+        );
+        assert_eq!(
+            bucketcache_suite::child::success_output(child).trim(),
+            "value value-of-x"
+        );
+    }
+    assert_eq!(starts(&local_log), 2, "shared = false: each machine computes its own");
+    assert_eq!(server.keys("attr:e:*").len(), 1, "and uploads nothing");
+}

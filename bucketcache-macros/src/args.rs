@@ -52,6 +52,8 @@ pub struct Args {
     pub allow_unit: Option<Span>,
     /// `cross_process = false` or `cross_process = "wait limit"`.
     pub cross_process: Option<Setting<syn::Lit>>,
+    /// `shared = false`: keep this function off the shared tier that `BUCKETCACHE_REDIS_URL` attaches.
+    pub shared: Option<Setting<syn::Lit>>,
 }
 
 /// Every argument name, in the order the docs list them.
@@ -69,6 +71,7 @@ pub const KNOWN: &[&str] = &[
     "cache_none",
     "allow_unit",
     "cross_process",
+    "shared",
 ];
 
 /// Names people reach for, and the argument that does it.
@@ -260,6 +263,11 @@ impl Args {
                 eq(input, key, "cross_process = \"30s\"")?;
                 let value: Lit = input.parse()?;
                 put(&mut self.cross_process, Setting { key: span, value }, key, errors);
+            }
+            "shared" => {
+                eq(input, key, "shared = false")?;
+                let value: Lit = input.parse()?;
+                put(&mut self.shared, Setting { key: span, value }, key, errors);
             }
             "method" | "cache_err" | "cache_none" | "allow_unit" => {
                 if input.peek(Token![=]) || input.peek(syn::token::Paren) {

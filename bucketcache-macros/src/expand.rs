@@ -129,9 +129,15 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             }
             None => quote!(default_dir()),
         };
+        // `shared = false`: a bucket on the same directory without the shared tier.
+        let site = if checked.local_only {
+            quote!(#p::SiteBucket::local())
+        } else {
+            quote!(#p::SiteBucket::new())
+        };
         quote! {
             let __bucketcache_bucket = {
-                static __BUCKETCACHE_SITE: #p::SiteBucket<#backend> = #p::SiteBucket::new();
+                static __BUCKETCACHE_SITE: #p::SiteBucket<#backend> = #site;
                 __BUCKETCACHE_SITE.#open
             };
         }

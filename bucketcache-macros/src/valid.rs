@@ -17,6 +17,8 @@ pub struct Checked {
     /// `cross_process`: `None` when not given (the runtime's default wait limit), `Some(None)` for `false`,
     /// `Some(Some(limit))` for a wait limit.
     pub cross_process: Option<Option<Duration>>,
+    /// `shared = false`: the attribute's bucket for this function has no shared tier.
+    pub local_only: bool,
 }
 
 /// Parses a human duration (`"90s"`, `"1h 30m"`, `"2d"`), with the message `valid` reports on the literal.
@@ -94,11 +96,13 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
     check_return_type(m, &mut cx);
     check_unit_return(m, &mut cx);
     let cross_process = check_cross_process(m, &mut cx);
+    let local_only = check_shared(m, &mut cx);
     match cx.errors {
         Some(e) => Err(e),
         None => Ok(Checked {
             lifetime,
             cross_process,
+            local_only,
         }),
     }
 }
@@ -305,6 +309,33 @@ fn check_return_type(m: &Model<'_>, cx: &mut Ctxt) {
     }
 }
 
+/// `shared` is `true` or `false`; `false` applies to the buckets the attribute opens (`path =`, the default).
+fn check_shared(m: &Model<'_>, cx: &mut Ctxt) -> bool {
+    let Some(s) = m.args.shared.as_ref() else {
+        return false;
+    };
+    match &s.value {
+        syn::Lit::Bool(b) if !b.value => {
+            if m.args.bucket.is_some() {
+                cx.spanned(
+                    b,
+                    "`shared = false` applies to the buckets the attribute opens (`path = ...` or the default); \
+                     with `bucket = ...`, build that bucket without `.shared(..)` instead",
+                );
+            }
+            true
+        }
+        syn::Lit::Bool(_) => false,
+        other => {
+            cx.spanned(
+                other,
+                "`shared` takes `false` (keep this function's entries off the shared tier) or `true` (the default)",
+            );
+            false
+        }
+    }
+}
+
 /// `cross_process` is `false` or a wait limit.
 fn check_cross_process(m: &Model<'_>, cx: &mut Ctxt) -> Option<Option<Duration>> {
     m.args.cross_process.as_ref().and_then(|c| match &c.value {
@@ -429,6 +460,24 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in\n{all}");
         }
+    }
+
+    #[test]
+    fn shared_false_is_for_the_attributes_own_buckets() {
+        let f: syn::ItemFn = parse_quote!(
+            fn f(a: u32) -> u32 {
+                a
+            }
+        );
+        assert!(errors(parse_quote!(shared = false), f.clone()).is_empty());
+        assert!(errors(parse_quote!(shared = true, path = "p"), f.clone()).is_empty());
+        let e = errors(parse_quote!(shared = false, bucket = B), f.clone());
+        assert!(
+            e.iter().any(|m| m.contains("build that bucket without `.shared(..)`")),
+            "{e:?}"
+        );
+        let e = errors(parse_quote!(shared = "no"), f);
+        assert!(e.iter().any(|m| m.contains("`shared` takes `false`")), "{e:?}");
     }
 
     #[test]

@@ -638,6 +638,8 @@ pub enum Step<R> {
 pub struct RunGuard {
     _local: Option<FlightGuard>,
     _cross: Option<CrossFlightGuard>,
+    /// The shared tier's lease (single flight across machines), when one was taken.
+    _shared: Option<Box<crate::tier::lease::LeaseGuard>>,
 }
 
 impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
@@ -680,6 +682,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             return Step::Run(RunGuard {
                 _local: Some(local),
                 _cross: None,
+                _shared: None,
             });
         };
         let limit = if wait { limit } else { Duration::ZERO };
@@ -689,10 +692,18 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
                 debug!(target: "bucketcache", function = self.function, hash = %key, "computed by another process");
                 Step::Hit(hit.map(S::restore))
             }
-            CrossFlight::Compute(cross) => Step::Run(RunGuard {
-                _local: Some(local),
-                _cross: Some(cross),
-            }),
+            // Other machines: the shared tier's lease (none without a shared tier; async calls never wait).
+            CrossFlight::Compute(cross) => match bucket.begin_shared_flight::<S::Stored>(key, limit) {
+                crate::tier::lease::SharedFlight::Hit(hit) => {
+                    debug!(target: "bucketcache", function = self.function, hash = %key, "computed by another machine");
+                    Step::Hit(hit.map(S::restore))
+                }
+                crate::tier::lease::SharedFlight::Compute(lease) => Step::Run(RunGuard {
+                    _local: Some(local),
+                    _cross: Some(cross),
+                    _shared: lease.map(Box::new),
+                }),
+            },
         }
     }
 

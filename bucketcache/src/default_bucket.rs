@@ -52,9 +52,26 @@ pub fn default_cache_dir() -> PathBuf {
     std::env::temp_dir().join("bucketcache")
 }
 
-type Registry = HashMap<(PathBuf, TypeId), &'static (dyn Any + Send + Sync)>;
+/// Buckets by (absolute directory, backend, with the shared tier from the environment).
+type Registry = HashMap<(PathBuf, TypeId, bool), &'static (dyn Any + Send + Sync)>;
 
 static SHARED: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
+
+/// The shared tier the environment asks for (`BUCKETCACHE_REDIS_URL`, feature `redis`), attached to `builder`; an
+/// invalid setting is logged at `warn` (naming the variable) and the bucket stays local.
+fn with_env_tier<B: Backend>(builder: crate::BucketBuilder<B>) -> crate::BucketBuilder<B> {
+    #[cfg(feature = "redis")]
+    {
+        match crate::tier::redis::RedisTier::from_env() {
+            Ok(Some(tier)) => return builder.shared(tier),
+            Ok(None) => {}
+            Err(e) => {
+                warn!(target: "bucketcache", error = %e, "the shared tier from the environment is invalid; buckets stay local")
+            }
+        }
+    }
+    builder
+}
 
 /// The process-wide bucket for `dir` and backend `B`, opened with `B::default()` on first use (with full keys in
 /// its debug logs when [`BUCKETCACHE_LOG_FULL_KEYS_VAR`] is set).
@@ -63,17 +80,21 @@ static SHARED: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
 ///
 /// # Errors
 /// As [`BucketBuilder::build`](crate::BucketBuilder::build): the directory cannot be created.
-pub fn shared_bucket<B: Backend + Default>(dir: &Path) -> Result<&'static Bucket<B>> {
+/// With `use_shared`, the shared tier of the environment is attached (feature `redis`, `BUCKETCACHE_REDIS_URL`).
+fn open_shared<B: Backend + Default>(dir: &Path, use_shared: bool) -> Result<&'static Bucket<B>> {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut map = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-    let slot = (dir, TypeId::of::<B>());
+    let slot = (dir, TypeId::of::<B>(), use_shared);
     if let Some(b) = map.get(&slot).and_then(|b| b.downcast_ref::<Bucket<B>>()) {
         return Ok(b);
     }
-    let built = Bucket::builder(&slot.0)
+    let mut builder = Bucket::builder(&slot.0)
         .backend(B::default())
-        .log_full_keys(log_full_keys_from_env())
-        .build()?;
+        .log_full_keys(log_full_keys_from_env());
+    if use_shared {
+        builder = with_env_tier(builder);
+    }
+    let built = builder.build()?;
     let bucket: &'static Bucket<B> = Box::leak(Box::new(built));
     map.insert(slot, bucket);
     Ok(bucket)
@@ -83,13 +104,26 @@ pub fn shared_bucket<B: Backend + Default>(dir: &Path) -> Result<&'static Bucket
 #[doc(hidden)]
 pub struct SiteBucket<B: Backend> {
     cell: OnceLock<&'static Bucket<B>>,
+    /// Whether the bucket gets the environment's shared tier (`shared = false` in the attribute: no).
+    use_shared: bool,
 }
 
 impl<B: Backend + Default> SiteBucket<B> {
     /// An unopened handle.
     #[allow(clippy::new_without_default)]
     pub const fn new() -> Self {
-        SiteBucket { cell: OnceLock::new() }
+        SiteBucket {
+            cell: OnceLock::new(),
+            use_shared: true,
+        }
+    }
+
+    /// A site whose bucket never gets the environment's shared tier (`shared = false`).
+    pub const fn local() -> Self {
+        SiteBucket {
+            cell: OnceLock::new(),
+            use_shared: false,
+        }
     }
 
     /// The bucket, opening it in `dir()` on first use; `None` (logged at `warn`) when it cannot be opened: the
@@ -99,7 +133,7 @@ impl<B: Backend + Default> SiteBucket<B> {
             return Some(*b);
         }
         let dir = dir();
-        match shared_bucket::<B>(&dir) {
+        match open_shared::<B>(&dir, self.use_shared) {
             Ok(b) => Some(*self.cell.get_or_init(|| b)),
             Err(e) => {
                 warn!(target: "bucketcache", dir = %dir.display(), error = %e, "cannot open the bucket; the function runs uncached");

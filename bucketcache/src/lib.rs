@@ -104,12 +104,13 @@
 //! - **Corrupt files** (truncated, bit-flipped, empty, garbage, another backend, another format version): a miss
 //!   (`Ok(None)`), logged at `warn`; the next write replaces the file. Never a panic, never a wrong value.
 //! - **Type change**: a stored value that does not decode as the requested type is [`Error::Decode`]; the
-//!   attribute treats it as a miss and overwrites the entry. Limit: bincode is not self-describing, so a value read
-//!   as another type of the same layout (`u32` as `i32`, a `String` as `Vec<u8>`, a struct whose fields were
-//!   reordered or retyped under the same name) can decode without error into the wrong type. The attribute's key
-//!   holds the return type's tokens and the body's fingerprint, so this needs a change to a *type's definition*
-//!   (or to a function the body calls) with the cached function untouched: bump `version = "..."` then, or use a
-//!   self-describing backend (JSON, MessagePack), which reports such a change as [`Error::Decode`].
+//!   attribute treats it as a miss and overwrites the entry. The attribute's key also holds the serde shape of the
+//!   stored type (names, field order, primitive kinds, variants), so a reordered, renamed or retyped field is a new
+//!   key, never a wrong value, with every backend. Limits: with [`Bucket::get`] directly (no attribute), bincode is
+//!   not self-describing, so a value read as another type of the same layout can decode without error: put a
+//!   version in your key, or use a self-describing backend (JSON, MessagePack); and types whose shape cannot be
+//!   traced (untagged enums, `flatten`, `deserialize_any`) fall back to the rest of the key (see "Type shapes" on
+//!   the attribute).
 //! - **Disk full, unwritable directory**: `insert` returns [`Error::Io`] and the previous entry, if any, is
 //!   intact (the temporary file is removed). The attribute logs it and returns the computed value.
 //! - **Hostile files**: see [Security](#security).
@@ -125,6 +126,38 @@
 //! and stores; the others wait for its entry, at most a
 //! wait limit ([`DEFAULT_FLIGHT_WAIT_LIMIT`]) after which they compute anyway. A computer that crashes loses its
 //! lock with its process, so a waiter takes over at once. See [`lock`].
+//!
+//! # Shared tier (Redis)
+//!
+//! With the feature `redis`, [`BucketBuilder::shared`] puts a [`RedisTier`](tier::redis::RedisTier) behind the
+//! local directory, so many machines compute each key once and share it. Buckets the attribute opens itself
+//! (`path = "..."` and the default) get one from the environment: `BUCKETCACHE_REDIS_URL`
+//! (`redis://[user:password@]host[:port][/db]`, `rediss://...` with the feature `redis-tls`,
+//! `redis+unix:///path`), `BUCKETCACHE_REDIS_NAMESPACE` (default `bucketcache`), `BUCKETCACHE_REDIS_LEASE` (default
+//! `10s`), `BUCKETCACHE_REDIS_READ_ONLY=1`; `shared = false` on a function keeps it local.
+//!
+//! - **Reads**: memory, the directory, then Redis. A Redis entry holds the same self-verifying bytes as a file; it
+//!   is verified (checksums, key hash, backend) and copied into the directory and memory with its original written
+//!   and expiry stamps. Anything else at our keys (garbage, another format, another key) is a miss.
+//! - **Writes** go to the directory, then to Redis (`SET <namespace>:e:<hash> ... PX <remaining lifetime>`); entries
+//!   over [`RedisTierBuilder::max_value_bytes`](tier::redis::RedisTierBuilder::max_value_bytes) (16 MiB) are not
+//!   uploaded. [`Bucket::remove`], `prune_directory` and the CLI's `clear`/`prune` act locally; removing from Redis is
+//!   [`Bucket::remove_shared`].
+//! - **Single flight across machines**: a caller that missed everywhere (after the in-process flight and the
+//!   directory's lock) takes `<namespace>:l:<hash>` (`SET NX PX <lease>` with a random token), renews it at a third
+//!   of the lease while the body runs, and releases it by compare-and-delete after storing. Sync callers on other
+//!   machines wait for the entry up to their wait limit; when the holder dies its lease lapses and a waiter takes
+//!   over within one lease. `async fn`s never wait on another machine: they compute.
+//! - **Failures never change a result**: a refused, timed-out or stalled server is a miss or a skipped write, bounded
+//!   by a connect timeout (250 ms) and an operation timeout (1 s), then skipped for a cool-off (30 s,
+//!   [`BucketBuilder::shared_cool_off`]) and logged once per cool-off at `warn`; an `OOM` refusal skips that write
+//!   only. No probe at start-up. Counters: [`Bucket::stats`] ([`SharedStats`]: hits, misses, rejected, writes,
+//!   skipped writes, errors, timeouts, calls skipped while cooling off, lease waits, takeovers).
+//! - **Security**: the tier stores your values in clear, as the directory does, readable by anyone who can read the
+//!   namespace: use a password (`redis://user:password@...`, never logged), TLS across networks (`rediss://`), and a
+//!   database or ACL of your own. Every key the tier writes starts with `<namespace>:`; nothing it reads is trusted
+//!   before verification, and a forged entry must also forge a valid checksum for the right key and backend (the
+//!   same limits as the directory: see [Security](#security)).
 //!
 //! # Security
 //!
@@ -294,6 +327,7 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// | `cache_err` | also cache `Err` values of a `Result` return type (the whole `Result` is stored, so `E` must be serializable); a compile error on another return type (aliases of `Result` work) |
 /// | `cache_none` | also cache `None` values of an `Option` return type; a compile error on another return type |
 /// | `allow_unit` | cache a function returning `()`: the body then runs once per key (its side effects too, across runs, until the entry expires); without it such a function is a compile error, since there is nothing to cache |
+/// | `shared = false` | keep this function off the shared tier the environment attaches (`BUCKETCACHE_REDIS_URL`) to the buckets the attribute opens; see [Shared tier](crate#shared-tier-redis) |
 /// | `cross_process = "30s"` / `false` | how long a caller waits for another process running the body for the same key (default two minutes), or `false` for no cross-process waiting; see [Concurrency](#concurrency) |
 ///
 /// # The key

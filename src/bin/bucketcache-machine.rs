@@ -5,13 +5,34 @@
 //! bucketcache-machine compute DIR KEY LOG SLEEP_MS WAIT_MS
 //!     get_or_compute_shared(KEY): the body appends "start PID" to LOG, sleeps SLEEP_MS, appends "end PID";
 //!     prints "value V waited_ms W lease_waits L takeovers T"
+//! bucketcache-machine attr KEY LOG SLEEP_MS [local]
+//!     the same through a #[bucket_cache] function on the default bucket (BUCKETCACHE_DIR), whose shared tier comes
+//!     from the environment; `local`: a function with `shared = false`. Prints "value V"
 //! ```
 //! Exit code 0 on success, 2 on usage errors.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use bucketcache::{Bucket, RedisTier};
+use bucketcache::{bucket_cache, Bucket, RedisTier};
+
+#[bucket_cache(ignore(log, sleep))]
+fn attr_compute(key: String, log: &str, sleep: Duration) -> String {
+    attr_compute_body(&key, log, sleep)
+}
+
+#[bucket_cache(shared = false, ignore(log, sleep))]
+fn attr_compute_local(key: String, log: &str, sleep: Duration) -> String {
+    attr_compute_body(&key, log, sleep)
+}
+
+fn attr_compute_body(key: &str, log: &str, sleep: Duration) -> String {
+    let pid = std::process::id();
+    let _ = append(log, &format!("start {pid}"));
+    std::thread::sleep(sleep);
+    let _ = append(log, &format!("end {pid}"));
+    format!("value-of-{key}")
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -68,6 +89,15 @@ fn run(args: &[String]) -> Result<(), String> {
                 stats.lease_waits,
                 stats.takeovers
             );
+            Ok(())
+        }
+        "attr" => {
+            let (key, log, sleep) = (arg(args, 2)?, arg(args, 3)?, ms(args, 4)?);
+            let value = match args.get(5).map(String::as_str) {
+                Some("local") => attr_compute_local(key.to_owned(), log, sleep),
+                _ => attr_compute(key.to_owned(), log, sleep),
+            };
+            println!("value {value}");
             Ok(())
         }
         other => Err(format!("unknown command {other:?}")),
