@@ -64,6 +64,26 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// A Redis shared tier's namespace: keys, bytes, entries per function, live leases; `--clear` empties it
+    /// (exit code 1 when keys that are not valid entries are found).
+    Shared(SharedArgs),
+}
+
+/// `shared` arguments.
+#[derive(Debug, Args)]
+pub struct SharedArgs {
+    /// The Redis URL (default: `$BUCKETCACHE_REDIS_URL`).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The namespace (default: `$BUCKETCACHE_REDIS_NAMESPACE`, else `bucketcache`).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Remove every key of the namespace (entries and leases).
+    #[arg(long)]
+    pub clear: bool,
+    /// With `--clear`: do not ask for confirmation.
+    #[arg(long, short = 'y', requires = "clear")]
+    pub yes: bool,
 }
 
 /// `ls` arguments.

@@ -3,6 +3,7 @@
 mod clear;
 mod ls;
 mod prune;
+mod shared;
 mod show;
 mod stats;
 mod verify;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Prune(args) => prune::run(&args, json),
         Command::Verify { dir, fix } => verify::run(&dir, fix, json),
         Command::Clear { dir, function, yes } => clear::run(&dir, function.as_deref(), yes, json),
+        Command::Shared(args) => shared::run(&args, json),
     }
 }
 
