@@ -5,12 +5,14 @@
 //!
 //! - shared-tier hit: a bucket whose local directory and memory tier do not hold the key (each key is read once, so
 //!   every read goes to Redis; ours then copies the entry into its local directory, as a shared hit does);
-//! - store: `insert` (local file + Redis `SET ... PX`) against `cache_set`.
+//! - store: `insert` (local file + Redis `SET ... PX`) against `cache_set`;
+//! - and, to show where the time goes, the tier alone: `SharedTier::get` + `entry::verify` + decode (what a shared
+//!   hit costs without its local copy), and `SharedTier::put` of the entry bytes (a store without its local file).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bucketcache::{Bucket, RedisTier};
+use bucketcache::{Backend, BincodeBackend, Bucket, RedisTier, SharedTier};
 use bucketcache_suite::redis_server::RedisServer;
 use cached::{ConcurrentCached, RedisCache};
 
@@ -48,6 +50,8 @@ fn main() {
         .expect("RedisCache");
 
     let (mut hit_ours, mut hit_theirs, mut store_ours, mut store_theirs) = (vec![], vec![], vec![], vec![]);
+    let (mut tier_get, mut tier_put) = (vec![], vec![]);
+    let backend = BincodeBackend::new();
     for round in 0..ROUNDS {
         let ns = format!("r{round}");
         // Stores: ours writes a local file and the shared entry; theirs one SET.
@@ -76,6 +80,23 @@ fn main() {
         hit_theirs.push(t.elapsed().as_secs_f64() / KEYS as f64);
         let s = reader.stats().shared.expect("tier");
         assert_eq!(s.hits, KEYS, "every read was a shared hit: {s:?}");
+        // The tier alone: fetch, verify and decode each entry; then put the same bytes back.
+        let tier = RedisTier::builder(&url).namespace(&ns).build().expect("tier");
+        let hashes: Vec<_> = (0..KEYS).map(|i| writer.key_hash(&i).expect("hash")).collect();
+        let mut bytes = Vec::with_capacity(KEYS as usize);
+        let t = Instant::now();
+        for h in &hashes {
+            let file = tier.get(h).expect("get").expect("present");
+            let (_, at) = bucketcache::entry::verify(&file).expect("valid");
+            black_box(backend.decode::<Vec<u64>>(&file[at..]).expect("decode"));
+            bytes.push(file);
+        }
+        tier_get.push(t.elapsed().as_secs_f64() / KEYS as f64);
+        let t = Instant::now();
+        for (h, file) in hashes.iter().zip(&bytes) {
+            tier.put(h, file, Some(Duration::from_secs(3600))).expect("put");
+        }
+        tier_put.push(t.elapsed().as_secs_f64() / KEYS as f64);
     }
     let row = |name: &str, ours: Vec<f64>, theirs: Vec<f64>| {
         let (o, t) = (median(ours), median(theirs));
@@ -85,6 +106,8 @@ fn main() {
         "{:<28} {:>13} {:>13} {:>9}",
         "measure (median of rounds)", "bucketcache", "cached Redis", "ratio"
     );
-    row("shared-tier hit", hit_ours, hit_theirs);
-    row("store", store_ours, store_theirs);
+    row("shared-tier hit", hit_ours, hit_theirs.clone());
+    row("store", store_ours, store_theirs.clone());
+    row("  tier only: get+verify+decode", tier_get, hit_theirs);
+    row("  tier only: put", tier_put, store_theirs);
 }
