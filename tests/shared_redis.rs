@@ -415,3 +415,19 @@ fn the_attribute_uses_the_tier_from_the_environment_and_shared_false_keeps_a_fun
     assert_eq!(starts(&local_log), 2, "shared = false: each machine computes its own");
     assert_eq!(server.keys("attr:e:*").len(), 1, "and uploads nothing");
 }
+
+#[test]
+fn entries_over_the_size_limit_stay_local() {
+    let Some(server) = RedisServer::start() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let bucket = Bucket::builder(dir.path())
+        .shared(tier(&server.url(), "big").max_value_bytes(4096).build().expect("tier"))
+        .build()
+        .expect("bucket");
+    bucket.insert("small", &vec![1u8; 100]).expect("insert");
+    bucket.insert("big", &vec![1u8; 10_000]).expect("insert");
+    assert_eq!(server.keys("big:e:*").len(), 1, "only the small entry was uploaded");
+    let s = bucket.stats().shared.expect("tier");
+    assert_eq!((s.writes, s.writes_skipped), (1, 1));
+    assert_eq!(bucket.get::<Vec<u8>>("big").expect("get"), Some(vec![1u8; 10_000]), "kept locally");
+}
