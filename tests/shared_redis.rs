@@ -429,5 +429,9 @@ fn entries_over_the_size_limit_stay_local() {
     assert_eq!(server.keys("big:e:*").len(), 1, "only the small entry was uploaded");
     let s = bucket.stats().shared.expect("tier");
     assert_eq!((s.writes, s.writes_skipped), (1, 1));
-    assert_eq!(bucket.get::<Vec<u8>>("big").expect("get"), Some(vec![1u8; 10_000]), "kept locally");
+    assert_eq!(
+        bucket.get::<Vec<u8>>("big").expect("get"),
+        Some(vec![1u8; 10_000]),
+        "kept locally"
+    );
 }

@@ -48,11 +48,21 @@ fn clear_function_removes_only_that_functions_entries_without_asking() {
         assert!(!cache.entry_path(k).exists());
     }
     assert_eq!(cache.count_entries(), 3);
+    // A name that matches nothing: said so, with the close names, exit code 1, nothing removed.
     bin()
-        .args(["clear", cache.arg(), "--function", "no::such"])
+        .args(["clear", cache.arg(), "--function", "my_crate::Service::gg"])
         .assert()
-        .success()
-        .stdout(predicate::str::contains("Removed 0 files of `no::such`"));
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no entry is recorded for function `my_crate::Service::gg`",
+        ))
+        .stderr(predicate::str::contains("did you mean `my_crate::Service::g`?"));
+    bin()
+        .args(["clear", cache.arg(), "--function", "zzz"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("recorded functions: `my_crate::Service::g`"));
+    assert_eq!(cache.count_entries(), 3);
 }
 
 #[test]

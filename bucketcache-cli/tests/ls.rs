@@ -58,8 +58,11 @@ fn ls_filters_by_function_and_expiry() {
     got.sort();
     assert_eq!(got, want);
     assert!(e.as_array().expect("array").iter().all(|r| r["expired"] == true));
-    let none = json(&["ls", cache.arg(), "--function", "no::such"], 0);
-    assert_eq!(none, serde_json::json!([]));
+    bin()
+        .args(["ls", cache.arg(), "--function", "my_crate::F"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("did you mean `my_crate::f`?"));
 }
 
 #[test]

@@ -85,3 +85,37 @@ fn stats_of_an_empty_bucket_is_all_zeros() {
     assert!(s["oldest_written"].is_null());
     assert_eq!(s["functions"], serde_json::json!([]));
 }
+
+#[test]
+fn stats_never_reports_a_damaged_header_field() {
+    // One byte of the function path flipped ("my_crate::f" -> "my_crate::g"): the header's own checksum fails, so
+    // the entry is corrupt and no function that never existed is listed.
+    let cache = Cache::new();
+    let path = cache.entry_path(&cache.json[0]);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let at = bytes
+        .windows(11)
+        .position(|w| w == b"my_crate::f")
+        .expect("function path in the header");
+    bytes[at + 10] = b'g';
+    std::fs::write(&path, &bytes).expect("write");
+    let s = json(&["stats", cache.arg()], 0);
+    assert_eq!(s["corrupt"]["count"], 1);
+    let names: Vec<&str> = s["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"my_crate::g"),
+        "a function that never existed is listed: {names:?}"
+    );
+    let f = s["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .find(|f| f["name"] == F)
+        .expect("F listed");
+    assert_eq!(f["count"], 2, "the damaged entry is not counted as F's either");
+}

@@ -31,7 +31,13 @@ pub fn run(dir: &Path, function: Option<&str>, yes: bool, json: bool) -> CliResu
     let mut targets: Vec<(ScannedFile, u64)> = Vec::new();
     let mut entries = Tally::default();
     let mut problems = 0u64;
+    let mut functions = std::collections::BTreeSet::new();
     let errors = scan::walk(&entries_dir, Depth::Headers, "listing", |item| {
+        if let Class::Live(h) | Class::Expired(h) = &item.class {
+            if let Some(f) = &h.function {
+                functions.insert(f.clone());
+            }
+        }
         match (&item.class, function) {
             (Class::Live(h) | Class::Expired(h), Some(f)) if h.function.as_deref() == Some(f) => {
                 entries.add(item.len);
@@ -49,6 +55,11 @@ pub fn run(dir: &Path, function: Option<&str>, yes: bool, json: bool) -> CliResu
             _ => {}
         }
     })?;
+    if let Some(f) = function {
+        if !functions.contains(f) {
+            return Err(super::no_such_function(f, &functions));
+        }
+    }
     if function.is_none() && !yes && !targets.is_empty() {
         confirm(dir, entries)?;
     }

@@ -49,10 +49,14 @@ pub fn run(args: &LsArgs, json: bool) -> CliResult {
     let mut rows = Vec::new();
     let mut problems = 0u64;
     let mut corrupt = 0u64;
+    let mut functions = std::collections::BTreeSet::new();
     let errors = scan::walk(&entries_dir, Depth::Headers, "listing", |item| {
         let expired = matches!(item.class, Class::Expired(_));
         match &item.class {
             Class::Live(h) | Class::Expired(h) => {
+                if let Some(f) = &h.function {
+                    functions.insert(f.clone());
+                }
                 if args.expired && !expired {
                     return;
                 }
@@ -69,6 +73,11 @@ pub fn run(args: &LsArgs, json: bool) -> CliResult {
             Class::Temp { .. } | Class::Other => {}
         }
     })?;
+    if let Some(f) = &args.function {
+        if !functions.contains(f) {
+            return Err(super::no_such_function(f, &functions));
+        }
+    }
     match args.sort {
         SortKey::Size => rows.sort_by_key(|r| (Reverse(r.size), r.written_ms)),
         SortKey::Written => rows.sort_by_key(|r| (r.written_ms, r.hash.clone())),

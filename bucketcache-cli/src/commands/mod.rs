@@ -27,6 +27,62 @@ pub fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// The error for `--function NAME` matching no entry: says so and lists the closest recorded names (exit code 1).
+pub fn no_such_function(wanted: &str, seen: &std::collections::BTreeSet<String>) -> crate::error::CliError {
+    let close = close_names(wanted, seen);
+    let hint = if seen.is_empty() {
+        " (the bucket records no function: entries written with `insert` have none)".to_owned()
+    } else if close.is_empty() {
+        format!(
+            "; recorded functions: {} (see `bucketcache stats`)",
+            list(seen.iter().take(8))
+        )
+    } else {
+        format!("; did you mean {}?", list(close.iter()))
+    };
+    crate::error::CliError::failed(format!("no entry is recorded for function `{wanted}`{hint}"))
+}
+
+fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Up to five recorded names close to `wanted`: the same last segment, one containing the other, or a small edit
+/// distance (async functions recorded by older builds as `f::{{closure}}` included).
+fn close_names(wanted: &str, seen: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let last = |s: &str| {
+        s.rsplit("::")
+            .find(|p| !p.is_empty() && !p.starts_with('{'))
+            .unwrap_or(s)
+            .to_owned()
+    };
+    let w_last = last(wanted);
+    let mut scored: Vec<(usize, &String)> = seen
+        .iter()
+        .filter_map(|n| {
+            let d = edit_distance(wanted, n);
+            let close =
+                last(n) == w_last || n.contains(wanted) || wanted.contains(n.as_str()) || d <= 3.max(wanted.len() / 4);
+            close.then_some((d, n))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(5).map(|(_, n)| n.clone()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// A number of files and their bytes.
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Tally {
