@@ -5,7 +5,6 @@
 //! valid entries recorded for that function. Clearing everything asks first unless `--yes`; with no terminal to
 //! ask on, it refuses (exit code 2).
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use bucketcache::scan::ScannedFile;
@@ -13,7 +12,7 @@ use bucketcache::scan::ScannedFile;
 use serde::Serialize;
 
 use super::{remove, FileProblem, Tally};
-use crate::error::{CliError, CliResult, Status};
+use crate::error::{CliResult, Status};
 use crate::output::{emit, emit_json, warn};
 use crate::scan::{self, Class, Depth};
 use crate::units::{count, format_size};
@@ -97,27 +96,14 @@ pub fn run(dir: &Path, function: Option<&str>, yes: bool, json: bool) -> CliResu
 
 /// Asks on the terminal before everything is removed.
 fn confirm(dir: &Path, entries: Tally) -> CliResult<()> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(CliError::usage(
-            "refusing to remove every entry without confirmation: there is no terminal to ask on; pass `--yes` to \
-             clear anyway, or `--function PATH` to clear one function's entries",
-        ));
-    }
-    eprint!(
-        "Remove all {} entries ({}) from `{}`? [y/N] ",
-        entries.count,
-        format_size(entries.bytes),
-        dir.display()
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::failed(format!("cannot read the answer: {e}")))?;
-    match answer.trim().to_ascii_lowercase().as_str() {
-        "y" | "yes" => Ok(()),
-        _ => Err(CliError::failed("cancelled; nothing was removed")),
-    }
+    super::confirm(
+        &format!(
+            "Remove all {} entries ({}) from `{}`?",
+            entries.count,
+            format_size(entries.bytes),
+            dir.display()
+        ),
+        "refusing to remove every entry without confirmation: there is no terminal to ask on; pass `--yes` to \
+         clear anyway, or `--function PATH` to clear one function's entries",
+    )
 }

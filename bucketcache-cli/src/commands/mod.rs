@@ -27,6 +27,27 @@ pub fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// Asks `question` on the terminal (stderr) and reads y/N from stdin; without a terminal, the usage error
+/// `no_terminal` (exit code 2); any answer but yes cancels (exit code 1).
+pub fn confirm(question: &str, no_terminal: &str) -> CliResult<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(crate::error::CliError::usage(no_terminal));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| crate::error::CliError::failed(format!("cannot read the answer: {e}")))?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(crate::error::CliError::failed("cancelled; nothing was removed")),
+    }
+}
+
 /// The error for `--function NAME` matching no entry: says so and lists the closest recorded names (exit code 1).
 pub fn no_such_function(wanted: &str, seen: &std::collections::BTreeSet<String>) -> crate::error::CliError {
     let close = close_names(wanted, seen);

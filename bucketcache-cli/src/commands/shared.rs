@@ -6,7 +6,6 @@
 //! `BUCKETCACHE_REDIS_URL` and `BUCKETCACHE_REDIS_NAMESPACE` (default `bucketcache`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -193,24 +192,11 @@ fn render(r: &Report, url: &str) -> String {
 }
 
 fn confirm(url: &str, ns: &str, keys: u64, bytes: u64) -> CliResult<()> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(CliError::usage(
-            "refusing to clear a namespace without confirmation: there is no terminal to ask on; pass `--yes`",
-        ));
-    }
-    eprint!(
-        "Remove all {keys} keys ({}) of namespace `{ns}` at {url}? [y/N] ",
-        format_size(bytes)
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::failed(format!("cannot read the answer: {e}")))?;
-    match answer.trim().to_ascii_lowercase().as_str() {
-        "y" | "yes" => Ok(()),
-        _ => Err(CliError::failed("cancelled; nothing was removed")),
-    }
+    super::confirm(
+        &format!(
+            "Remove all {keys} keys ({}) of namespace `{ns}` at {url}?",
+            format_size(bytes)
+        ),
+        "refusing to clear a namespace without confirmation: there is no terminal to ask on; pass `--yes`",
+    )
 }
