@@ -207,6 +207,7 @@ mod bound;
 mod bucket;
 mod builder;
 mod call_info;
+mod call_target;
 mod clock;
 mod default_bucket;
 mod deferred;
@@ -237,7 +238,7 @@ pub use bucket::{Bucket, BucketStats, Hit, HitSource, Stored, WriteOptions};
 pub use builder::{BucketBuilder, DEFAULT_MEMORY_MAX_BYTES};
 pub use call_info::{CachedCallInfo, CallArg};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use default_bucket::{default_cache_dir, BUCKETCACHE_DIR_VAR};
+pub use default_bucket::{default_cache_dir, deferred_calls, BUCKETCACHE_DIR_VAR};
 pub use deferred::{deferred_write, DeferredWriteBucket};
 pub use error::{BoxError, Error, Result};
 pub use key::{

@@ -211,6 +211,92 @@ pub(crate) fn write_atomic(entries: &Entries, key: &KeyHash, bytes: &[u8], durab
     Ok(())
 }
 
+/// Writes many entries atomically, each as [`write_atomic`] does, grouped by fan-out directory: each directory is
+/// opened once for its group, and with [`Durability::Fsync`] synced once after its group's renames (each file is
+/// still synced before its rename). `items` are (key, entry bytes); the result has one outcome per item, in order.
+pub(crate) fn write_batch(entries: &Entries, items: &[(KeyHash, &[u8])], durability: Durability) -> Vec<Result<()>> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_unstable_by_key(|&i| items[i].0 .0[0]);
+    let mut out: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
+    for group in order.chunk_by(|&a, &b| items[a].0 .0[0] == items[b].0 .0[0]) {
+        let hex0 = items[group[0]].0.to_hex();
+        let fan = match entries.fan_out(&hex0[..2]) {
+            Ok(fan) => fan,
+            Err(e) => {
+                for &i in group {
+                    out[i] = Some(Err(Error::io(
+                        "open directory",
+                        entries.entries_path.join(&hex0[..2]),
+                        io_of(&e),
+                    )));
+                }
+                continue;
+            }
+        };
+        let mut renamed = false;
+        for &i in group {
+            let (key, bytes) = items[i];
+            let hex = key.to_hex();
+            let result = write_into(&fan, &hex, bytes, durability);
+            renamed |= result.is_ok();
+            out[i] = Some(result);
+        }
+        if renamed && durability == Durability::Fsync {
+            if let Err(e) = fan.sync() {
+                for &i in group {
+                    if matches!(out[i], Some(Ok(()))) {
+                        out[i] = Some(Err(Error::io(
+                            "fsync directory",
+                            fan.path(),
+                            io::Error::new(e.kind(), e.to_string()),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(Error::io(
+                    "write",
+                    entries.entries_path.clone(),
+                    io::Error::other("not written"),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// An `io::Error` standing for `e` (for the other items of a group whose directory could not be opened).
+fn io_of(e: &Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// One write of [`write_batch`] into an open fan-out directory: temporary file, contents, fsync if asked, rename.
+fn write_into(fan: &Dir, hex: &str, bytes: &[u8], durability: Durability) -> Result<()> {
+    let (mut tmp, tmp_name) = create_temp(fan).map_err(|e| Error::io("create temporary file in", fan.path(), e))?;
+    let written = fault::check(fan.path())
+        .and_then(|()| tmp.write_all(bytes))
+        .and_then(|()| {
+            if durability == Durability::Fsync {
+                tmp.sync_all()
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|e| Error::io("write", fan.path().join(&tmp_name), e))
+        .and_then(|()| {
+            fan.rename(&tmp_name, hex)
+                .map_err(|e| Error::io("rename into place", fan.path().join(hex), e))
+        });
+    if written.is_err() {
+        drop(tmp);
+        let _ = fan.remove(&tmp_name);
+    }
+    written
+}
+
 /// A new temporary file `.tmp-<pid>-<8 random letters>` in `dir`.
 fn create_temp(dir: &Dir) -> io::Result<(File, String)> {
     use std::hash::{BuildHasher, Hasher};
