@@ -1,6 +1,6 @@
 //! Deferred writes against immediate ones: N = 10,000 small results.
 //!
-//! Run: `cargo bench --bench deferred` (optional argument: the number of rounds, default 5). Each row is the
+//! Run: `cargo bench --bench deferred` (optional argument: the number of rounds, default 3). Each row is the
 //! median over the rounds of one pass of N writes; every round writes new keys into a fresh directory (or, for the
 //! attribute's `path = "..."` bucket, new keys: its directory is fixed at compile time), immediate and deferred
 //! passes alternating.
@@ -10,7 +10,9 @@
 //!   miss writes its file) or inside `deferred_calls` (written in one batch when the closure returns). The ratio
 //!   includes everything a call does besides the write (hashing, the miss, single flight, the cross-process lock).
 //! - `bucket`: `Bucket::insert` N times against a `DeferredWriteBucket` taking N inserts and one `sync`, without and
-//!   with `Durability::Fsync` (fewer keys: each fsync costs milliseconds on some disks).
+//!   with `Durability::Fsync` (fewer keys: each fsync costs milliseconds on some disks), the batch written by the
+//!   default number of threads (up to 4, as many as there are cores) and by one thread (grouping and reused
+//!   directory handles alone).
 //! - `floor`: a bare create + write + rename of N files in one directory (what a file-per-entry write costs at
 //!   least).
 
@@ -130,12 +132,16 @@ fn main() {
     let rounds: u32 = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(5)
+        .unwrap_or(3)
         .max(1);
     std::fs::create_dir_all("target").expect("target dir");
     println!("deferred vs immediate writes, median of {rounds} rounds");
     attribute(rounds);
     bucket(rounds, Durability::Atomic, N, "bucket, no fsync");
     bucket(rounds.min(3), Durability::Fsync, 1_000, "bucket, fsync");
+    bucketcache::store::set_batch_threads(1);
+    bucket(rounds, Durability::Atomic, N, "bucket, no fsync, 1 thread");
+    bucket(rounds.min(3), Durability::Fsync, 1_000, "bucket, fsync, 1 thread");
+    bucketcache::store::set_batch_threads(0);
     floor(rounds);
 }

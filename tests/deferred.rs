@@ -214,14 +214,15 @@ fn a_failed_batch_stays_pending() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bucket = Bucket::new(dir.path()).expect("bucket");
     let d = bucket.deferred();
-    for i in 0..50u32 {
+    // Enough for the batch to be written by several threads (at least 256).
+    for i in 0..300u32 {
         d.insert(&i, &i).expect("insert");
     }
     fault::set_write_error(dir.path(), Some(28));
     let failed = d.sync();
     fault::set_write_error(dir.path(), None);
     assert!(failed.is_err());
-    assert_eq!(d.pending_len(), 50, "every failed write stays pending");
+    assert_eq!(d.pending_len(), 300, "every failed write stays pending");
     assert_eq!(
         Bucket::new(dir.path()).expect("bucket").get::<u32>(&3u32).expect("get"),
         None
