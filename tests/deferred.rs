@@ -161,3 +161,76 @@ fn a_pending_write_expires_on_its_own_stamp() {
     assert!(!d.contains_key("k").expect("contains"));
     d.discard();
 }
+
+#[test]
+fn dropped_by_a_panic_discards_pending_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::new(dir.path()).expect("bucket");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let d = bucket.deferred();
+        d.insert("unwound", &1u32).expect("insert");
+        panic!("dropped while unwinding");
+    }));
+    assert!(outcome.is_err());
+    assert!(!on_disk(&bucket, "unwound"), "a view dropped by a panic writes nothing");
+}
+
+/// `DeferredWriteBucket`'s type parameters default as `Bucket`'s do.
+#[test]
+fn default_type_parameters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket: Bucket = Bucket::new(dir.path()).expect("bucket");
+    let d: bucketcache::DeferredWriteBucket<'_> = bucket.deferred();
+    d.insert("k", &1u32).expect("insert");
+    d.sync().expect("sync");
+    assert!(on_disk(&bucket, "k"));
+}
+
+/// A batch with `Durability::Fsync` across many fan-out directories writes every entry, readable by a new bucket.
+#[test]
+fn a_batch_sync_writes_every_entry_with_fsync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::builder(dir.path())
+        .durability(bucketcache::Durability::Fsync)
+        .build()
+        .expect("bucket");
+    let d = bucket.deferred();
+    for i in 0..600u32 {
+        d.insert(&i, &(i * 3)).expect("insert");
+    }
+    assert!(d.remove(&7u32).expect("remove"));
+    d.sync().expect("sync");
+    let fresh = Bucket::new(dir.path()).expect("bucket");
+    for i in 0..600u32 {
+        let want = (i != 7).then_some(i * 3);
+        assert_eq!(fresh.get::<u32>(&i).expect("get"), want, "key {i}");
+    }
+}
+
+/// A batch whose writes fail (a full disk) keeps them pending and reports the error; the next sync writes them.
+#[test]
+fn a_failed_batch_stays_pending() {
+    use bucketcache::store::fault;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::new(dir.path()).expect("bucket");
+    let d = bucket.deferred();
+    // Enough for the batch to be written by several threads (at least 256).
+    for i in 0..300u32 {
+        d.insert(&i, &i).expect("insert");
+    }
+    fault::set_write_error(dir.path(), Some(28));
+    let failed = d.sync();
+    fault::set_write_error(dir.path(), None);
+    assert!(failed.is_err());
+    assert_eq!(d.pending_len(), 300, "every failed write stays pending");
+    assert_eq!(
+        Bucket::new(dir.path()).expect("bucket").get::<u32>(&3u32).expect("get"),
+        None
+    );
+    d.sync().expect("sync");
+    assert_eq!(d.pending_len(), 0);
+    assert_eq!(
+        Bucket::new(dir.path()).expect("bucket").get::<u32>(&3u32).expect("get"),
+        Some(3)
+    );
+}

@@ -22,7 +22,8 @@ use tracing::{debug, warn};
 
 pub use crate::arg_value::ArgValue;
 pub use crate::call_info::{CachedCallInfo, CallArg};
-pub use crate::default_bucket::{default_cache_dir, SiteBucket};
+pub use crate::call_target::{AsTarget, CallTarget};
+pub use crate::default_bucket::{default_cache_dir, SharedBucket, SiteBucket};
 pub use crate::flight::FlightGuard;
 pub use crate::key::shape::{shape_digest, shape_text};
 pub use crate::site::ShapeFn;
@@ -562,59 +563,33 @@ pub fn shape_of<R, S: Shape<R>>(_: &S) -> ShapeFn {
 
 // ---- the bucket ----
 
-/// What `bucket = EXPR` may be: a `Bucket` or anything that derefs to one (`&Bucket`, `Arc<Bucket>`,
-/// `LazyLock<Bucket>`, ...).
-#[diagnostic::on_unimplemented(
-    message = "`bucket = ...` must be a `bucketcache::Bucket` or deref to one, not `{Self}`",
-    note = "for example `static CACHE: std::sync::LazyLock<Bucket> = LazyLock::new(|| Bucket::new(\"dir\").unwrap());`"
-)]
-pub trait AsBucket<B: Backend, K: KeyMaker> {
-    /// The bucket.
-    fn as_bucket(&self) -> &Bucket<B, K>;
-}
-
-impl<B: Backend, K: KeyMaker> AsBucket<B, K> for Bucket<B, K> {
-    #[inline]
-    fn as_bucket(&self) -> &Bucket<B, K> {
-        self
-    }
-}
-
-impl<B: Backend, K: KeyMaker, T: core::ops::Deref + ?Sized> AsBucket<B, K> for T
-where
-    T::Target: AsBucket<B, K>,
-{
-    #[inline]
-    fn as_bucket(&self) -> &Bucket<B, K> {
-        (**self).as_bucket()
-    }
-}
-
-/// `Some(bucket)` for `bucket = EXPR`.
+/// `Some(target)` for `bucket = EXPR`: a [`Bucket`] or a [`DeferredWriteBucket`](crate::DeferredWriteBucket),
+/// through any number of `Deref`s ([`AsTarget`]).
 #[inline]
-pub fn user_bucket<B: Backend, K: KeyMaker>(b: &(impl AsBucket<B, K> + ?Sized)) -> Option<&Bucket<B, K>> {
-    Some(b.as_bucket())
+pub fn user_bucket<T: AsTarget + ?Sized>(b: &T) -> Option<&T::Target> {
+    Some(b.as_target())
 }
 
 impl<B: Backend + Default> SiteBucket<B> {
     /// The shared bucket in `dir` (for `path = "dir"`).
     #[inline]
-    pub fn at(&self, dir: &'static str) -> Option<&'static Bucket<B>> {
+    pub fn at(&self, dir: &'static str) -> Option<&SharedBucket<B>> {
         self.get(|| PathBuf::from(dir))
     }
 
     /// The shared bucket in [`default_cache_dir`].
     #[inline]
-    pub fn default_dir(&self) -> Option<&'static Bucket<B>> {
+    pub fn default_dir(&self) -> Option<&SharedBucket<B>> {
         self.get(default_cache_dir)
     }
 }
 
 // ---- one call ----
 
-/// One call of a cached function: its bucket and key hash.
-pub struct Call<'b, B: Backend, K: KeyMaker> {
-    bucket: Option<&'b Bucket<B, K>>,
+/// One call of a cached function: its bucket (a [`CallTarget`]: a `Bucket`, a deferred bucket, a shared bucket of
+/// the attribute) and key hash.
+pub struct Call<'b, T: CallTarget> {
+    bucket: Option<&'b T>,
     key: Option<KeyHash>,
     function: &'static str,
     lifetime: Option<Duration>,
@@ -642,11 +617,11 @@ pub struct RunGuard {
     _shared: Option<Box<crate::tier::lease::LeaseGuard>>,
 }
 
-impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
+impl<'b, T: CallTarget> Call<'b, T> {
     /// Hashes `key`. Without a bucket, or when the key cannot be hashed (logged at `warn`), the call runs
     /// uncached.
     pub fn new<A: Serialize>(
-        bucket: Option<&'b Bucket<B, K>>,
+        bucket: Option<&'b T>,
         function: &'static str,
         lifetime: Option<Duration>,
         key: &A,
@@ -677,7 +652,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// Joins the cross-process flight as this process's leader: another process's value, or the lock. Async calls
     /// pass `wait = false`: they never block their thread waiting, and compute if another process holds the lock.
-    fn cross<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, local: FlightGuard, wait: bool) -> Step<R> {
+    fn cross<R, S: Shape<R>>(&self, bucket: &T, key: &KeyHash, local: FlightGuard, wait: bool) -> Step<R> {
         let Some(limit) = self.cross_wait else {
             return Step::Run(RunGuard {
                 _local: Some(local),
@@ -709,7 +684,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// Looks the key up. An unusable entry (it does not decode) is logged at `warn` once per call: `reported`
     /// is the call's flag, so the lookups after joining the flight and after waiting log it at `debug`.
-    fn lookup<R, S: Shape<R>>(&self, bucket: &Bucket<B, K>, key: &KeyHash, reported: &mut bool) -> Option<Hit<R>> {
+    fn lookup<R, S: Shape<R>>(&self, bucket: &T, key: &KeyHash, reported: &mut bool) -> Option<Hit<R>> {
         match bucket.lookup::<S::Stored>(key) {
             Ok(Some(hit)) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, source = ?hit.source, "cache hit");
@@ -730,11 +705,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
 
     /// What can be decided before waiting: `Err(step)` when decided (no cache, `nocache`, a hit), else the bucket
     /// and key to join the flight of.
-    fn precheck<R, S: Shape<R>>(
-        &self,
-        nocache: bool,
-        reported: &mut bool,
-    ) -> Result<(&'b Bucket<B, K>, KeyHash), Step<R>> {
+    fn precheck<R, S: Shape<R>>(&self, nocache: bool, reported: &mut bool) -> Result<(&'b T, KeyHash), Step<R>> {
         let (Some(bucket), Some(key)) = (self.bucket, self.key) else {
             return Err(Step::Run(RunGuard::default()));
         };
@@ -752,12 +723,12 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
     /// joining) or the right to run; as a follower, the flight to wait for.
     fn join<R, S: Shape<R>>(
         &self,
-        bucket: &Bucket<B, K>,
+        bucket: &T,
         key: &KeyHash,
         wait: bool,
         reported: &mut bool,
     ) -> Result<Step<R>, Arc<Flight>> {
-        match flight::join(bucket as *const Bucket<B, K> as *const () as usize, *key, wait) {
+        match flight::join(bucket.flight_id(), *key, wait) {
             Join::Leader(guard) => Ok(match self.lookup::<R, S>(bucket, key, reported) {
                 Some(hit) => Step::Hit(hit),
                 None => {

@@ -497,7 +497,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
 
     /// Writes a built entry to the shared tier, unless it is read-only, the entry is over its size limit, or the
     /// entry has already expired. The time-to-live is the entry's remaining lifetime.
-    fn upload(&self, file: &[u8], meta: &PendingMeta) {
+    pub(crate) fn upload(&self, file: &[u8], meta: &PendingMeta) {
         let Some(shared) = self.shared.as_ref() else {
             return;
         };
@@ -776,6 +776,18 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             return Err(e);
         }
         debug!(target: "bucketcache", hash = %meta.key, bytes = file.len(), "wrote entry");
+        Ok(self.after_write(file, meta, typed, after_disk))
+    }
+
+    /// What follows an entry file's write into place: `after_disk` on its bytes (the write-through), the memory
+    /// tier, the size bound. Shared by [`write_local`](Self::write_local) and the batch write (`deferred.rs`).
+    pub(crate) fn after_write(
+        &self,
+        file: Vec<u8>,
+        meta: PendingMeta,
+        typed: Option<AnyValue>,
+        after_disk: impl FnOnce(&[u8]),
+    ) -> Stored {
         after_disk(&file);
         let file_len = file.len() as u64;
         let entry = MemEntry {
@@ -792,12 +804,12 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         // Size bound (bound.rs): count the new file and evict the least recently written entries past the bound.
         self.bound
             .after_write(&self.entries, &self.memory, meta.key, meta.written_ms, file_len);
-        Ok(Stored {
+        Stored {
             key: meta.key,
             written: ms_to_date(meta.written_ms),
             expires: meta.expires_ms.map(ms_to_date),
             file_len,
-        })
+        }
     }
 
     /// Removes the entry for `key` from memory and disk; `true` when there was one.

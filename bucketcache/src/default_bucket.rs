@@ -3,17 +3,28 @@
 //! They are shared process-wide per (absolute directory, backend): every function cached in one directory with one
 //! backend uses one [`Bucket`] object, so they share its memory tier and its single-flight. Each call site keeps a
 //! pointer to its bucket once opened, so a hit takes no lock.
+//!
+//! The scope form of deferred writes, [`deferred_calls`], lives here too: it applies to these buckets.
 
 use std::any::{Any, TypeId};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
-use tracing::warn;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::{debug, warn};
 
 use crate::backend::Backend;
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, Hit};
+use crate::call_target::CallTarget;
+use crate::deferred::DeferredWriteBucket;
 use crate::error::Result;
+use crate::key::{DefaultKeyMaker, KeyHash};
+use crate::lock::CrossFlight;
 
 /// The environment variable that overrides [`default_cache_dir`].
 pub const BUCKETCACHE_DIR_VAR: &str = "BUCKETCACHE_DIR";
@@ -100,10 +111,235 @@ fn open_shared<B: Backend + Default>(dir: &Path, use_shared: bool) -> Result<&'s
     Ok(bucket)
 }
 
+/// A process-wide bucket of the attribute (`path = "..."`, the default directory): the [`CallTarget`] of their
+/// call sites. Calls made inside a [`deferred_calls`] scope keep their values pending in the scope.
+#[doc(hidden)]
+pub struct SharedBucket<B: Backend> {
+    bucket: &'static Bucket<B>,
+}
+
+impl<B: Backend> SharedBucket<B> {
+    /// The bucket.
+    pub fn bucket(&self) -> &'static Bucket<B> {
+        self.bucket
+    }
+}
+
+impl<B: Backend> CallTarget for SharedBucket<B> {
+    #[inline]
+    fn key_hash<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<KeyHash> {
+        self.bucket.key_hash(key)
+    }
+
+    #[inline]
+    fn lookup<V>(&self, key: &KeyHash) -> Result<Option<Hit<V>>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if SCOPES.load(Ordering::Relaxed) != 0 {
+            if let Some(found) = with_scope_batch(self.bucket, false, |d| d.lookup::<V>(key)) {
+                return found;
+            }
+        }
+        self.bucket.lookup(key)
+    }
+
+    #[inline]
+    fn begin_cross_process_flight_after_miss<V>(&self, key: &KeyHash, wait_limit: Duration) -> CrossFlight<V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.bucket.begin_cross_process_flight_after_miss(key, wait_limit)
+    }
+
+    #[inline]
+    fn begin_shared_flight<V>(&self, key: &KeyHash, wait_limit: Duration) -> crate::tier::lease::SharedFlight<V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.bucket.begin_shared_flight(key, wait_limit)
+    }
+
+    #[inline]
+    fn insert_typed<V>(
+        &self,
+        key: &KeyHash,
+        value: &V,
+        function: Option<&str>,
+        lifetime: Option<Duration>,
+    ) -> Result<()>
+    where
+        V: Serialize + Clone + Send + Sync + 'static,
+    {
+        if SCOPES.load(Ordering::Relaxed) != 0 {
+            if let Some(done) = with_scope_batch(self.bucket, true, |d| d.insert_typed(key, value, function, lifetime))
+            {
+                return done;
+            }
+        }
+        self.bucket.insert_typed(key, value, function, lifetime).map(drop)
+    }
+
+    #[inline]
+    fn flight_id(&self) -> usize {
+        self.bucket as *const Bucket<B> as *const () as usize
+    }
+}
+
+// ---- the scope form of deferred writes ----
+
+/// How many threads are inside a [`deferred_calls`] scope: while none is, a call pays one relaxed load for it.
+static SCOPES: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's open scope: one deferred view per bucket the scope's calls stored into.
+    static SCOPE: RefCell<Option<Vec<Box<dyn ScopeBatch>>>> = const { RefCell::new(None) };
+}
+
+/// A scope's pending writes for one bucket (a [`DeferredWriteBucket`] over a process-wide bucket).
+trait ScopeBatch {
+    /// The bucket's address.
+    fn id(&self) -> usize;
+    /// Writes the batch.
+    fn sync(&self) -> Result<()>;
+    /// Drops the batch; how many changes were dropped.
+    fn discard(&self) -> usize;
+    /// For the downcast to the typed view.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<B: Backend> ScopeBatch for DeferredWriteBucket<'static, B, DefaultKeyMaker> {
+    fn id(&self) -> usize {
+        self.bucket() as *const Bucket<B> as *const () as usize
+    }
+    fn sync(&self) -> Result<()> {
+        DeferredWriteBucket::sync(self)
+    }
+    fn discard(&self) -> usize {
+        let n = self.pending_len();
+        DeferredWriteBucket::discard(self);
+        n
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Runs `f` on this thread's scope batch for `bucket` (created when `create`), or `None` when the thread is in no
+/// scope (or, without `create`, the scope has no batch for the bucket).
+fn with_scope_batch<B: Backend, T>(
+    bucket: &'static Bucket<B>,
+    create: bool,
+    f: impl FnOnce(&DeferredWriteBucket<'static, B, DefaultKeyMaker>) -> T,
+) -> Option<T> {
+    let id = bucket as *const Bucket<B> as *const () as usize;
+    SCOPE
+        .try_with(|scope| {
+            let mut scope = scope.try_borrow_mut().ok()?;
+            let batches = scope.as_mut()?;
+            let at = match batches.iter().position(|b| b.id() == id) {
+                Some(at) => at,
+                None if create => {
+                    batches.push(Box::new(bucket.deferred()));
+                    batches.len() - 1
+                }
+                None => return None,
+            };
+            let batch = batches[at]
+                .as_any()
+                .downcast_ref::<DeferredWriteBucket<'static, B, DefaultKeyMaker>>()?;
+            Some(f(batch))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Defers the writes of the cached calls `f` makes: every value a `#[bucket_cache]` function with `path = "..."` or
+/// the default bucket computes on this thread inside `f` stays pending, and all are written when `f` returns, in
+/// one batch per bucket (see [`DeferredWriteBucket::sync`]: grouped by fan-out directory, each directory opened once
+/// and, with [`Durability::Fsync`](crate::Durability::Fsync), synced once). Calls inside `f` see the values pending
+/// in the scope (a repeated call hits), then the bucket.
+///
+/// - **Panics**: if `f` panics, nothing is written: the values computed inside it are lost (logged at `warn`), though
+///   each cached call still returned its result to its caller. The panic continues.
+/// - **Write failures** at the end are logged at `warn` (the failure policy of the attribute: a cache failure never
+///   changes a result); `f`'s value is returned.
+/// - **Threads**: the scope is this thread's. Cached calls made on other threads (spawned inside `f`, or the worker
+///   threads of an async runtime) write at once, as usual; an `async fn` awaited on this thread (`block_on` inside
+///   `f`) is deferred.
+/// - **Other callers** (other threads, other processes) cannot see pending values until the end of `f`; they
+///   compute such a key themselves. Single flight still joins callers of one key while it is being computed.
+/// - **Nesting**: a `deferred_calls` inside another joins it: its calls are written at the end of the outer one.
+/// - Buckets given with `bucket = EXPR` are not affected: decorate with a [`DeferredWriteBucket`] for those.
+///
+/// ```
+/// # fn main() {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # std::env::set_var("BUCKETCACHE_DIR", dir.path());
+/// #[bucketcache::bucket_cache]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let total: u64 = bucketcache::deferred_calls(|| (0..100).map(square).sum());
+/// assert_eq!(total, 328_350);
+/// # }
+/// ```
+pub fn deferred_calls<T>(f: impl FnOnce() -> T) -> T {
+    let outermost = SCOPE
+        .try_with(|scope| {
+            let mut scope = scope.borrow_mut();
+            if scope.is_some() {
+                return false;
+            }
+            *scope = Some(Vec::new());
+            true
+        })
+        .unwrap_or(false);
+    if !outermost {
+        return f();
+    }
+    SCOPES.fetch_add(1, Ordering::Relaxed);
+    let guard = ScopeGuard;
+    let value = f();
+    drop(guard);
+    value
+}
+
+/// Ends this thread's scope: writes its batches, or on a panic discards them.
+struct ScopeGuard;
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        let batches = SCOPE
+            .try_with(|scope| scope.borrow_mut().take())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        SCOPES.fetch_sub(1, Ordering::Relaxed);
+        if std::thread::panicking() {
+            let lost: usize = batches.iter().map(|b| b.discard()).sum();
+            if lost > 0 {
+                warn!(target: "bucketcache", lost, "deferred_calls: the closure panicked; its pending cached values are not written");
+            }
+            return;
+        }
+        for batch in &batches {
+            match batch.sync() {
+                Ok(()) => debug!(target: "bucketcache", "deferred_calls: batch written"),
+                Err(e) => {
+                    warn!(target: "bucketcache", error = %e, "deferred_calls: some cached values could not be written");
+                    batch.discard();
+                }
+            }
+        }
+    }
+}
+
 /// A call site's handle on its shared bucket: a `static` in the expansion of `#[bucket_cache]`.
 #[doc(hidden)]
 pub struct SiteBucket<B: Backend> {
-    cell: OnceLock<&'static Bucket<B>>,
+    cell: OnceLock<SharedBucket<B>>,
     /// Whether the bucket gets the environment's shared tier (`shared = false` in the attribute: no).
     use_shared: bool,
 }
@@ -128,13 +364,13 @@ impl<B: Backend + Default> SiteBucket<B> {
 
     /// The bucket, opening it in `dir()` on first use; `None` (logged at `warn`) when it cannot be opened: the
     /// function then runs uncached, and the next call tries again.
-    pub fn get(&self, dir: impl FnOnce() -> PathBuf) -> Option<&'static Bucket<B>> {
+    pub fn get(&self, dir: impl FnOnce() -> PathBuf) -> Option<&SharedBucket<B>> {
         if let Some(b) = self.cell.get() {
-            return Some(*b);
+            return Some(b);
         }
         let dir = dir();
         match open_shared::<B>(&dir, self.use_shared) {
-            Ok(b) => Some(*self.cell.get_or_init(|| b)),
+            Ok(bucket) => Some(self.cell.get_or_init(|| SharedBucket { bucket })),
             Err(e) => {
                 warn!(target: "bucketcache", dir = %dir.display(), error = %e, "cannot open the bucket; the function runs uncached");
                 None

@@ -5,12 +5,16 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tracing::warn;
+use tracing::{debug, warn};
 
-use crate::backend::Backend;
-use crate::bucket::{Bucket, PendingMeta};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{Backend, BincodeBackend};
+use crate::bucket::{Bucket, Hit, HitSource, PendingMeta};
+use crate::clock::ms_to_date;
 use crate::error::Result;
-use crate::key::{KeyHash, KeyMaker};
+use crate::key::{DefaultKeyMaker, KeyHash, KeyMaker};
 use crate::memory::AnyValue;
 
 enum Pending {
@@ -26,10 +30,22 @@ enum Pending {
 /// A view of a [`Bucket`] whose writes and removals stay in memory until [`sync`](Self::sync).
 ///
 /// Reads see the pending changes first, then the bucket. Only keys changed through this view are written by
-/// `sync` (one file each, atomically). Each entry's write time and expiry are those of its `insert` call.
-/// Dropping the view with unsynced changes syncs them and logs failures at `warn`; use
-/// [`discard`](Self::discard) to drop them instead, or [`deferred_write`] for all-or-nothing use.
-pub struct DeferredWriteBucket<'a, B: Backend, K: KeyMaker> {
+/// `sync` (one file each, atomically, in one batch grouped by fan-out directory). Each entry's write time and
+/// expiry are those of its `insert` call.
+///
+/// **Dropped with pending changes**: a view dropped normally writes them (as `sync` would) and logs failures at
+/// `warn`; a view dropped while its thread panics discards them, logged at `warn`. Use
+/// [`discard`](Self::discard) to drop them yourself, or [`deferred_write`] for all-or-nothing use.
+///
+/// **With the attribute**: `#[bucket_cache(bucket = D)]` accepts a deferred bucket (or anything that derefs to
+/// one, e.g. `static D: LazyLock<DeferredWriteBucket<'static>> = LazyLock::new(|| B.deferred())`). A call reads the
+/// pending values first, then the bucket's memory tier and files; a miss runs the function and keeps its value
+/// pending until `sync`. `on_cached`, `nocache`, `lifetime` (stamped when the value is computed) and single
+/// flight among this process's threads work as on a plain bucket; a pending hit reports
+/// [`HitSource::Memory`]. Other processes cannot see pending values: the cross-process lock is held while the
+/// function runs, then released when its value is pending, so another process that waited for it finds no entry
+/// and computes the key itself.
+pub struct DeferredWriteBucket<'a, B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
     bucket: &'a Bucket<B, K>,
     pending: Mutex<HashMap<KeyHash, Pending>>,
 }
@@ -100,6 +116,75 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
             },
         );
         Ok(())
+    }
+
+    /// Holds a value computed for a key hash until `sync`, with a clone kept so a pending hit needs no decode;
+    /// `lifetime` overrides the bucket's for this entry (as [`Bucket::insert_typed`]).
+    ///
+    /// # Errors
+    /// [`Error::Encode`](crate::Error::Encode).
+    pub fn insert_typed<V>(
+        &self,
+        key: &KeyHash,
+        value: &V,
+        function: Option<&str>,
+        lifetime: Option<Duration>,
+    ) -> Result<()>
+    where
+        V: Serialize + Clone + Send + Sync + 'static,
+    {
+        let opts = crate::bucket::WriteOptions {
+            function,
+            lifetime,
+            ..crate::bucket::WriteOptions::default()
+        };
+        let (file, meta) = self.bucket.encode_entry(key, value, &opts)?;
+        let typed: AnyValue = Arc::new(value.clone());
+        self.pending().insert(
+            *key,
+            Pending::Write {
+                file,
+                meta,
+                typed: Some(typed),
+            },
+        );
+        Ok(())
+    }
+
+    /// Reads the entry for a key hash, with its dates: a pending change if there is one (a pending value reports
+    /// [`HitSource::Memory`]), else the bucket ([`Bucket::lookup`]).
+    ///
+    /// # Errors
+    /// As [`Bucket::lookup`].
+    pub fn lookup<V>(&self, key: &KeyHash) -> Result<Option<Hit<V>>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let found = match self.pending().get(key) {
+            None => None,
+            Some(Pending::Remove) => return Ok(None),
+            Some(Pending::Write { meta, .. }) if self.expired(meta) => return Ok(None),
+            Some(Pending::Write { file, meta, typed }) => {
+                let hit = Hit {
+                    value: (),
+                    written: ms_to_date(meta.written_ms),
+                    expires: meta.expires_ms.map(ms_to_date),
+                    source: HitSource::Memory,
+                    cost: meta.cost_us.map(Duration::from_micros),
+                };
+                if let Some(v) = typed.as_ref().and_then(|t| t.downcast_ref::<V>()) {
+                    return Ok(Some(hit.map(|()| v.clone())));
+                }
+                Some((file[meta.payload_at..].to_vec(), hit))
+            }
+        };
+        match found {
+            Some((payload, hit)) => {
+                let value = self.bucket.decode::<V>(&payload, key)?;
+                Ok(Some(hit.map(|()| value)))
+            }
+            None => self.bucket.lookup::<V>(key),
+        }
     }
 
     /// Reads `key`: a pending change if there is one, else the bucket.
@@ -192,14 +277,60 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
 
     /// Writes every pending change. All are attempted; failed ones stay pending and the first error is returned.
     ///
+    /// The writes go out as one batch: grouped by fan-out directory, each directory opened once, and with
+    /// [`Durability::Fsync`](crate::Durability::Fsync) each directory synced once for its group rather than once
+    /// per file. Each file is still written atomically (a temporary file renamed into place).
+    ///
     /// # Errors
     /// The first [`Error`](crate::Error) a write or removal returned.
     pub fn sync(&self) -> Result<()> {
         let changes: Vec<(KeyHash, Pending)> = self.pending().drain().collect();
         let mut first_error = None;
+        let mut writes = Vec::with_capacity(changes.len());
         for (hash, change) in changes {
-            if let Err(e) = self.apply(hash, change) {
-                first_error.get_or_insert(e);
+            match change {
+                Pending::Write { file, meta, typed } => writes.push((file, meta, typed)),
+                Pending::Remove => {
+                    if let Err(e) = self.apply(hash, Pending::Remove) {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.write_batch(writes) {
+            first_error.get_or_insert(e);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Writes built entries as one batch (`store::write_batch`), then updates the memory tier, the size bound and
+    /// the shared tier for each written one; a failed one is logged at `warn` and stays pending (unless a newer
+    /// change of its key arrived meanwhile).
+    fn write_batch(&self, writes: Vec<(Vec<u8>, PendingMeta, Option<AnyValue>)>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(KeyHash, &[u8])> = writes
+            .iter()
+            .map(|(file, meta, _)| (meta.key, file.as_slice()))
+            .collect();
+        let results = crate::store::write_batch(&self.bucket.entries, &items, self.bucket.durability);
+        drop(items);
+        let mut first_error = None;
+        for ((file, meta, typed), result) in writes.into_iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    debug!(target: "bucketcache", hash = %meta.key, bytes = file.len(), "wrote entry (batch)");
+                    self.bucket
+                        .after_write(file, meta, typed, |f| self.bucket.upload(f, &meta));
+                }
+                Err(e) => {
+                    warn!(target: "bucketcache", hash = %meta.key, error = %e, "write failed");
+                    self.pending()
+                        .entry(meta.key)
+                        .or_insert(Pending::Write { file, meta, typed });
+                    first_error.get_or_insert(e);
+                }
             }
         }
         first_error.map_or(Ok(()), Err)

@@ -211,6 +211,163 @@ pub(crate) fn write_atomic(entries: &Entries, key: &KeyHash, bytes: &[u8], durab
     Ok(())
 }
 
+/// Writes many entries atomically, each as [`write_atomic`] does, grouped by fan-out directory: each directory is
+/// opened once for its group, and with [`Durability::Fsync`] synced once after its group's renames (each file is
+/// still synced before its rename). Large batches are written by a few threads, each taking whole groups
+/// ([`set_batch_threads`]). `items` are (key, entry bytes); the result has one outcome per item, in order.
+pub(crate) fn write_batch(entries: &Entries, items: &[(KeyHash, &[u8])], durability: Durability) -> Vec<Result<()>> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_unstable_by_key(|&i| items[i].0 .0[0]);
+    let groups: Vec<&[usize]> = order.chunk_by(|&a, &b| items[a].0 .0[0] == items[b].0 .0[0]).collect();
+    let mut out: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
+    let threads = batch_threads(items.len()).min(groups.len());
+    let write_groups = |groups: &[&[usize]]| -> Vec<(usize, Result<()>)> {
+        groups
+            .iter()
+            .flat_map(|g| write_group(entries, items, g, durability))
+            .collect()
+    };
+    if threads <= 1 {
+        for (i, r) in write_groups(&groups) {
+            out[i] = Some(r);
+        }
+    } else {
+        std::thread::scope(|scope| {
+            let mut inline = Vec::new();
+            let mut handles = Vec::new();
+            for chunk in groups.chunks(groups.len().div_ceil(threads)) {
+                match std::thread::Builder::new()
+                    .name("bucketcache-batch".into())
+                    .spawn_scoped(scope, move || write_groups(chunk))
+                {
+                    Ok(h) => handles.push(h),
+                    // No thread: this one writes the chunk.
+                    Err(_) => inline.push(chunk),
+                }
+            }
+            for chunk in inline {
+                for (i, r) in write_groups(chunk) {
+                    out[i] = Some(r);
+                }
+            }
+            for h in handles {
+                // A writer thread that panicked leaves its items unset: reported below as not written.
+                if let Ok(done) = h.join() {
+                    for (i, r) in done {
+                        out[i] = Some(r);
+                    }
+                }
+            }
+        });
+    }
+    out.into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(Error::io(
+                    "write",
+                    entries.entries_path.clone(),
+                    io::Error::other("not written"),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Threads for a batch write: 0 means the default (up to 4, as the machine has cores, for batches of at least 256).
+static BATCH_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets how many threads write a large batch (`DeferredWriteBucket::sync`, the end of `deferred_calls`); 0 restores
+/// the default (up to 4, as many as the machine has cores, for batches of at least 256 entries). For benchmarks.
+#[doc(hidden)]
+pub fn set_batch_threads(n: usize) {
+    BATCH_THREADS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn batch_threads(len: usize) -> usize {
+    match BATCH_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 if len >= 256 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        0 => 1,
+        n => n,
+    }
+}
+
+/// One fan-out directory's share of [`write_batch`]: the directory opened once, each item written into it, the
+/// directory synced once with [`Durability::Fsync`].
+fn write_group(
+    entries: &Entries,
+    items: &[(KeyHash, &[u8])],
+    group: &[usize],
+    durability: Durability,
+) -> Vec<(usize, Result<()>)> {
+    let Some(&first) = group.first() else {
+        return Vec::new();
+    };
+    let hex0 = items[first].0.to_hex();
+    let fan = match entries.fan_out(&hex0[..2]) {
+        Ok(fan) => fan,
+        Err(e) => {
+            return group
+                .iter()
+                .map(|&i| {
+                    (
+                        i,
+                        Err(Error::io(
+                            "open directory",
+                            entries.entries_path.join(&hex0[..2]),
+                            io_of(&e),
+                        )),
+                    )
+                })
+                .collect();
+        }
+    };
+    let mut out: Vec<(usize, Result<()>)> = group
+        .iter()
+        .map(|&i| (i, write_into(&fan, &items[i].0.to_hex(), items[i].1, durability)))
+        .collect();
+    if durability == Durability::Fsync && out.iter().any(|(_, r)| r.is_ok()) {
+        if let Err(e) = fan.sync() {
+            for (_, r) in out.iter_mut().filter(|(_, r)| r.is_ok()) {
+                *r = Err(Error::io(
+                    "fsync directory",
+                    fan.path(),
+                    io::Error::new(e.kind(), e.to_string()),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// An `io::Error` standing for `e` (for the other items of a group whose directory could not be opened).
+fn io_of(e: &Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// One write of [`write_batch`] into an open fan-out directory: temporary file, contents, fsync if asked, rename.
+fn write_into(fan: &Dir, hex: &str, bytes: &[u8], durability: Durability) -> Result<()> {
+    let (mut tmp, tmp_name) = create_temp(fan).map_err(|e| Error::io("create temporary file in", fan.path(), e))?;
+    let written = fault::check(fan.path())
+        .and_then(|()| tmp.write_all(bytes))
+        .and_then(|()| {
+            if durability == Durability::Fsync {
+                tmp.sync_all()
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|e| Error::io("write", fan.path().join(&tmp_name), e))
+        .and_then(|()| {
+            fan.rename(&tmp_name, hex)
+                .map_err(|e| Error::io("rename into place", fan.path().join(hex), e))
+        });
+    if written.is_err() {
+        drop(tmp);
+        let _ = fan.remove(&tmp_name);
+    }
+    written
+}
+
 /// A new temporary file `.tmp-<pid>-<8 random letters>` in `dir`.
 fn create_temp(dir: &Dir) -> io::Result<(File, String)> {
     use std::hash::{BuildHasher, Hasher};
