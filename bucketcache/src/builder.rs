@@ -156,7 +156,9 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
     }
 
     /// Bound of the in-memory tier, in bytes (entry file sizes plus a small overhead each); least recently used
-    /// entries are evicted past it. `0` disables the tier: every read goes to the file. Default 64 MiB.
+    /// entries are evicted past it. `0` disables the tier: every read goes to the file. Default 64 MiB. An entry
+    /// larger than an eighth of the bound is not kept in the tier (no clone of a large value is made); its reads go
+    /// to its file.
     pub fn memory_max_bytes(mut self, bytes: u64) -> Self {
         self.memory_max_bytes = bytes;
         self
