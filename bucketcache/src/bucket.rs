@@ -44,6 +44,8 @@ pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
     pub(crate) bound: Bound,
     /// The shared tier behind the directory, with its failure policy (tier/).
     pub(crate) shared: Option<Guarded>,
+    /// zstd compression of large payloads (`BucketBuilder::compression`, feature `zstd`).
+    pub(crate) compression: Option<store::Compression>,
 }
 
 /// Where a hit was served from.
@@ -218,6 +220,7 @@ pub(crate) struct Parts<B, K> {
     pub log_full_keys: bool,
     pub bound: BoundConfig,
     pub shared: Option<Guarded>,
+    pub compression: Option<store::Compression>,
 }
 
 fn lifetime_to_ms(lifetime: Option<Duration>) -> u64 {
@@ -244,6 +247,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             log_full_keys: p.log_full_keys,
             bound: Bound::new(p.bound),
             shared: p.shared,
+            compression: p.compression,
         }
     }
 
@@ -413,7 +417,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 self.expire(key);
                 return Ok(None);
             }
-            let value: V = self.decode(&bytes[payload_at..], key)?;
+            let value: V = self.decode_payload(&header, &bytes[payload_at..], key)?;
             (header, value)
         } else {
             match self.load_streamed::<V>(key, &path, &mut file, &info)? {
@@ -486,11 +490,23 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         }
         let head_payload = head.get(header.header_len() as usize..).unwrap_or(&[]);
         let rest = header.payload_len.saturating_sub(head_payload.len() as u64);
+        let raw_len = if header.flags & entry::FLAG_ZSTD != 0 {
+            match read_trailer(file, info.len, header.payload_len).map_err(io_err)? {
+                Some(raw) => Some(raw),
+                None => {
+                    warn_corrupt(&origin, &entry::Corrupt::BadHeader { field: "payload len" });
+                    return Ok(None);
+                }
+            }
+        } else {
+            None
+        };
         let mut hashing = store::HashingReader::new(head_payload.chain((&mut *file).take(rest)));
-        let mut reader = store::stream_reader(&mut hashing);
-        let decoded = self.backend.decode_from::<V, _>(&mut reader, header.payload_len);
-        let unread = reader.buffer().len() as u64;
-        drop(reader);
+        let decoded = self.decode_reader::<V, _>(&mut hashing, raw_len, header.payload_len);
+        let (decoded, unread) = match decoded {
+            Ok(d) => d,
+            Err(e) => (Err(e.into()), 0),
+        };
         let drained = hashing.drain();
         let (count, sum, io_error) = hashing.finish();
         if let Some(kind) = io_error {
@@ -516,8 +532,11 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             return Ok(None);
         }
         let value = decoded.map_err(|source| self.decode_error::<V>(key, source))?;
-        if unread + drained > 0 {
-            let source = format!("{} trailing bytes after the value", unread + drained).into();
+        // A plain payload must end with the value (a compressed one ends with its frame and the length, which
+        // the checksum covered).
+        let left = if raw_len.is_some() { unread } else { unread + drained };
+        if left > 0 {
+            let source = format!("{left} trailing bytes after the value").into();
             return Err(self.decode_error::<V>(key, source));
         }
         Ok(Some((header, value)))
@@ -548,7 +567,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             shared.count(Count::Miss);
             return Ok(None);
         }
-        let value: V = self.decode(&file[payload_at..], key)?;
+        let value: V = self.decode_payload(&header, &file[payload_at..], key)?;
         shared.count(Count::Hit);
         debug!(target: "bucketcache", hash = %key, bytes = file.len(), tier = shared.tier().name(), "loaded entry from the shared tier");
         let meta = PendingMeta {
@@ -557,6 +576,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             written_ms: header.written_ms,
             expires_ms: header.expires_ms,
             cost_us: header.cost_us,
+            flags: header.flags,
         };
         // Into the local tiers, unless the key was written or removed meanwhile (then that write wins).
         if self.memory.stamp(key) == stamp {
@@ -651,6 +671,13 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         if header.key != *key {
             warn_corrupt(origin, &entry::Corrupt::KeyMismatch);
             false
+        } else if header.flags & entry::FLAG_ZSTD != 0 && !cfg!(feature = "zstd") {
+            warn!(
+                target: "bucketcache",
+                path = %origin,
+                "zstd-compressed entry read as a miss: this build lacks the feature `zstd`; the next write replaces it"
+            );
+            false
         } else if header.backend != self.backend.id() {
             warn!(
                 target: "bucketcache",
@@ -669,6 +696,67 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         self.backend
             .decode::<V>(payload)
             .map_err(|source| self.decode_error::<V>(key, source))
+    }
+
+    /// Decodes a verified payload held in memory, decompressing it when its header says so.
+    fn decode_payload<V: DeserializeOwned>(
+        &self,
+        header: &entry::EntryHeader,
+        payload: &[u8],
+        key: &KeyHash,
+    ) -> Result<V> {
+        if header.flags & entry::FLAG_ZSTD == 0 {
+            return self.decode(payload, key);
+        }
+        let Some((frame, raw_len)) = split_zstd(payload) else {
+            return Err(self.decode_error::<V>(key, "a compressed payload without its length".into()));
+        };
+        let (decoded, unread) = self
+            .decode_reader::<V, _>(frame, Some(raw_len), payload.len() as u64)
+            .map_err(|e| self.decode_error::<V>(key, e.into()))?;
+        let value = decoded.map_err(|source| self.decode_error::<V>(key, source))?;
+        if unread > 0 {
+            let source = format!("{unread} trailing bytes after the value").into();
+            return Err(self.decode_error::<V>(key, source));
+        }
+        Ok(value)
+    }
+
+    /// Decodes a payload of `len` stored bytes from `src`: plain, or (with `raw_len`, the encoding's length) a zstd
+    /// frame. Returns the value or the decoder's error, and how many bytes of the encoding the decoder left (read
+    /// from `src` and counted). For a compressed payload, bytes after the frame are left in `src`.
+    fn decode_reader<V: DeserializeOwned, R: std::io::Read>(
+        &self,
+        src: R,
+        raw_len: Option<u64>,
+        len: u64,
+    ) -> std::io::Result<(std::result::Result<V, BoxError>, u64)> {
+        let Some(raw_len) = raw_len else {
+            let mut reader = store::stream_reader(src);
+            let decoded = self.backend.decode_from::<V, _>(&mut reader, len);
+            let unread = std::io::copy(&mut reader, &mut std::io::sink())?;
+            return Ok((decoded, unread));
+        };
+        #[cfg(feature = "zstd")]
+        {
+            use std::io::Read;
+            let mut decoder = zstd::stream::read::Decoder::new(src)?.single_frame();
+            let mut reader = store::stream_reader((&mut decoder).take(raw_len));
+            let decoded = self.backend.decode_from::<V, _>(&mut reader, raw_len);
+            let mut unread = std::io::copy(&mut reader, &mut std::io::sink())?;
+            drop(reader);
+            // More than the recorded length: trailing bytes too.
+            unread += std::io::copy(&mut decoder.take(1), &mut std::io::sink())?;
+            Ok((decoded, unread))
+        }
+        #[cfg(not(feature = "zstd"))]
+        {
+            let _ = (src, raw_len);
+            Ok((
+                Err("a zstd-compressed payload: this build lacks the feature `zstd`".into()),
+                0,
+            ))
+        }
     }
 
     fn decode_error<V>(&self, key: &KeyHash, source: BoxError) -> Error {
@@ -834,6 +922,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             written_ms,
             expires_ms,
             cost_us,
+            flags: 0,
         };
         (new, pending)
     }
@@ -862,7 +951,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let (new, mut meta) = self.new_entry(key, opts);
         let prefix = entry::prefix(new, 64);
         meta.payload_at = prefix.len();
-        let mut out = store::EntryWriter::new(&self.entries, key, prefix);
+        let mut out = store::PayloadWriter::new(store::EntryWriter::new(&self.entries, key, prefix), self.compression);
         if let Err(source) = self.backend.encode_to(value, &mut out) {
             return Err(match out.take_error() {
                 Some(e) => {
@@ -872,12 +961,13 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 None => self.encode_error(key, source),
             });
         }
-        match out.finish(0, self.durability) {
+        match out.finish(self.durability) {
             Err(e) => {
                 warn!(target: "bucketcache", hash = %key, error = %e, "write failed");
                 Err(e)
             }
             Ok(store::Written::Bytes(file)) => {
+                meta.flags = file.get(10).copied().unwrap_or(0);
                 let typed = if self.memory.admits(file.len() as u64) {
                     typed()
                 } else {
@@ -958,11 +1048,12 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// After an entry reached its file: the memory tier keeps the typed value (else the file's bytes, when given),
     /// unless the entry is too large for it (then an older value there is dropped), and the size bound counts it.
     fn settle(&self, meta: PendingMeta, file_len: u64, file: Option<Vec<u8>>, typed: Option<AnyValue>) -> Stored {
+        let file = if typed.is_some() || meta.flags != 0 { None } else { file };
         if self.memory.admits(file_len) && (typed.is_some() || file.is_some()) {
             let entry = MemEntry {
                 file_len,
                 payload_at: meta.payload_at,
-                file: if typed.is_some() { None } else { file },
+                file,
                 expires_ms: meta.expires_ms,
                 written: ms_to_date(meta.written_ms),
                 expires: meta.expires_ms.map(ms_to_date),
@@ -1042,6 +1133,29 @@ pub(crate) struct PendingMeta {
     pub written_ms: i64,
     pub expires_ms: Option<i64>,
     pub cost_us: Option<u64>,
+    /// The header's flags: a compressed payload is not kept as bytes in the memory tier.
+    pub flags: u8,
+}
+
+/// A compressed payload's zstd frame and the encoding's length after it.
+fn split_zstd(payload: &[u8]) -> Option<(&[u8], u64)> {
+    let (frame, len) = payload.split_last_chunk::<8>()?;
+    Some((frame, u64::from_le_bytes(*len)))
+}
+
+/// The encoding's length recorded at the end of a compressed payload of `payload_len` bytes ending the file (of
+/// `file_len` bytes); the file's position is kept. `None` when the payload is too short to hold it.
+fn read_trailer(file: &mut std::fs::File, file_len: u64, payload_len: u64) -> std::io::Result<Option<u64>> {
+    use std::io::{Read, Seek, SeekFrom};
+    if payload_len < 8 {
+        return Ok(None);
+    }
+    let pos = file.stream_position()?;
+    file.seek(SeekFrom::Start(file_len - 8))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)?;
+    file.seek(SeekFrom::Start(pos))?;
+    Ok(Some(u64::from_le_bytes(len)))
 }
 
 fn warn_corrupt(origin: &dyn std::fmt::Display, reason: &entry::Corrupt) {

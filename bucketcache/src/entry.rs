@@ -4,8 +4,8 @@
 //! offset size  field
 //!  0      8    magic            b"BKTCACHE"
 //!  8      2    format version   u16 LE (= 2)
-//! 10      1    flags            bit 0: the payload is zstd-compressed (reserved; this build never sets it);
-//!                               other bits 0
+//! 10      1    flags            bit 0 (FLAG_ZSTD): the payload is a zstd frame followed by the value's
+//!                               encoded length (u64 LE); other bits 0
 //! 11      1    backend id len   u8 (1..=32)
 //! 12      2    function len     u16 LE (0 when the entry did not come from #[bucket_cache])
 //! 14      2    reserved         0
@@ -47,9 +47,11 @@ pub const NEVER: i64 = i64::MAX;
 /// `cost` value meaning "unknown".
 const COST_UNKNOWN: u64 = u64::MAX;
 
-/// Flag bit: the payload is zstd-compressed (reserved).
+/// Flag bit: the payload is zstd-compressed: one zstd frame, then the length of the encoding it holds (u64 LE). The
+/// payload checksum covers the stored bytes. Written and read with the crate feature `zstd`; a build without it
+/// reads such an entry as a miss.
 pub const FLAG_ZSTD: u8 = 1;
-const KNOWN_FLAGS: u8 = 0;
+const KNOWN_FLAGS: u8 = FLAG_ZSTD;
 
 const PAYLOAD_LEN_AT: usize = 32;
 const PAYLOAD_SUM_AT: usize = 128;

@@ -239,7 +239,9 @@ impl TempEntry {
             .map_err(|e| Error::io("rename into place", self.fan.path().join(&self.hex), e))?;
         self.committed = true;
         if durability == Durability::Fsync {
-            self.fan.sync().map_err(|e| Error::io("fsync directory", self.fan.path(), e))?;
+            self.fan
+                .sync()
+                .map_err(|e| Error::io("fsync directory", self.fan.path(), e))?;
         }
         Ok(())
     }
@@ -410,6 +412,128 @@ impl Write for EntryWriter<'_> {
             self.buf.extend_from_slice(data);
         }
         Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// zstd compression of payloads whose encoding reaches `min_bytes` (feature `zstd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Compression {
+    pub level: i32,
+    pub min_bytes: usize,
+}
+
+/// The writer a backend encodes a value into: the encoding goes to an [`EntryWriter`], through a zstd encoder
+/// once it reaches the compression threshold (when compression is on). A compressed payload is the zstd frame,
+/// then the encoding's length (u64 LE), and the header gets [`FLAG_ZSTD`](crate::entry::FLAG_ZSTD).
+pub(crate) struct PayloadWriter<'a> {
+    state: PayloadState<'a>,
+    raw_len: u64,
+}
+
+enum PayloadState<'a> {
+    Plain(EntryWriter<'a>),
+    /// Compression is on; the encoding so far, below the threshold.
+    #[cfg(feature = "zstd")]
+    Pending(EntryWriter<'a>, Vec<u8>, Compression),
+    #[cfg(feature = "zstd")]
+    Zstd(zstd::stream::write::Encoder<'static, EntryWriter<'a>>),
+    /// A failed switch to compression lost the writer (its temporary file is removed).
+    #[cfg(feature = "zstd")]
+    Failed,
+}
+
+impl<'a> PayloadWriter<'a> {
+    /// A writer into `out`, compressing with `compression` when given (ignored without the feature `zstd`).
+    pub(crate) fn new(out: EntryWriter<'a>, compression: Option<Compression>) -> Self {
+        #[cfg(feature = "zstd")]
+        let state = match compression {
+            Some(c) => PayloadState::Pending(out, Vec::new(), c),
+            None => PayloadState::Plain(out),
+        };
+        #[cfg(not(feature = "zstd"))]
+        let state = {
+            let _ = compression;
+            PayloadState::Plain(out)
+        };
+        PayloadWriter { state, raw_len: 0 }
+    }
+
+    /// The error that made a write fail, if it was ours (creating or writing the file) rather than the encoder's.
+    pub(crate) fn take_error(&mut self) -> Option<Error> {
+        match &mut self.state {
+            PayloadState::Plain(w) => w.take_error(),
+            #[cfg(feature = "zstd")]
+            PayloadState::Pending(w, ..) => w.take_error(),
+            #[cfg(feature = "zstd")]
+            PayloadState::Zstd(enc) => enc.get_mut().take_error(),
+            #[cfg(feature = "zstd")]
+            PayloadState::Failed => None,
+        }
+    }
+
+    /// Completes the payload and the entry (see [`EntryWriter::finish`]).
+    pub(crate) fn finish(self, durability: Durability) -> Result<Written> {
+        #[cfg(feature = "zstd")]
+        fn failed(w: &mut EntryWriter<'_>, e: io::Error) -> Error {
+            let path = w.entries.to_path_buf();
+            w.take_error().unwrap_or_else(|| Error::io("write", path, e))
+        }
+        match self.state {
+            PayloadState::Plain(w) => w.finish(0, durability),
+            #[cfg(feature = "zstd")]
+            PayloadState::Pending(mut w, buf, _) => match w.write_all(&buf) {
+                Ok(()) => w.finish(0, durability),
+                Err(e) => Err(failed(&mut w, e)),
+            },
+            #[cfg(feature = "zstd")]
+            PayloadState::Zstd(enc) => {
+                let mut w = enc
+                    .finish()
+                    .map_err(|e| Error::io("compress", PathBuf::from("(entry)"), e))?;
+                match w.write_all(&self.raw_len.to_le_bytes()) {
+                    Ok(()) => w.finish(crate::entry::FLAG_ZSTD, durability),
+                    Err(e) => Err(failed(&mut w, e)),
+                }
+            }
+            #[cfg(feature = "zstd")]
+            PayloadState::Failed => Err(Error::io(
+                "compress",
+                PathBuf::from("(entry)"),
+                io::Error::other("the compressor could not start"),
+            )),
+        }
+    }
+}
+
+impl Write for PayloadWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.state {
+            PayloadState::Plain(w) => w.write(data)?,
+            #[cfg(feature = "zstd")]
+            PayloadState::Pending(_, buf, c) => {
+                buf.extend_from_slice(data);
+                if buf.len() >= c.min_bytes {
+                    let PayloadState::Pending(w, buf, c) = std::mem::replace(&mut self.state, PayloadState::Failed)
+                    else {
+                        return Err(io::Error::other("compression state lost"));
+                    };
+                    let mut enc = zstd::stream::write::Encoder::new(w, c.level)?;
+                    enc.write_all(&buf)?;
+                    self.state = PayloadState::Zstd(enc);
+                }
+                data.len()
+            }
+            #[cfg(feature = "zstd")]
+            PayloadState::Zstd(enc) => enc.write(data)?,
+            #[cfg(feature = "zstd")]
+            PayloadState::Failed => return Err(io::Error::other("the compressor could not start")),
+        };
+        self.raw_len += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
