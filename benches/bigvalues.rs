@@ -153,6 +153,49 @@ fn child(mode: &str, mib: usize, dir: &Path) {
             }
             best
         }
+        #[cfg(feature = "zstd")]
+        "zstore-text" | "zstore-noise" | "zload-text" | "zload-noise" => {
+            let bucket = Bucket::builder(dir.join(mode.replace("load", "store")))
+                .compression(3, 1 << 20)
+                .build()
+                .unwrap_or_else(|e| panic!("bucket: {e}"));
+            let v: Vec<f64> = if mode.ends_with("text") {
+                // Compressible: few distinct values, as in a table of categories or rounded measurements.
+                (0..bytes / 8).map(|i| ((i * 7919) % 1000) as f64 * 0.5).collect()
+            } else {
+                // Incompressible: pseudo-random mantissas.
+                let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+                (0..bytes / 8)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        f64::from_bits((x >> 12) | 0x3ff0_0000_0000_0000)
+                    })
+                    .collect()
+            };
+            let key = bucket.key_hash("z").unwrap_or_else(|e| panic!("key: {e}"));
+            if mode.starts_with("zstore") {
+                let (s, p, r) = measure(|| bucket.insert("z", &v));
+                r.unwrap_or_else(|e| panic!("insert: {e}"));
+                let len = std::fs::metadata(bucket.entry_path(&key)).map_or(0, |m| m.len());
+                eprintln!("file {len} bytes, ratio {:.2}", bytes as f64 / len as f64);
+                println!("{s} {p} {len}");
+                return;
+            }
+            drop(v);
+            let mut best = (f64::MAX, 0);
+            for _ in 0..3 {
+                bucket.unload_all();
+                let (s, p, r) = measure(|| bucket.get::<Vec<f64>>("z"));
+                assert_eq!(
+                    r.unwrap_or_else(|e| panic!("get: {e}")).map(|v| v.len()),
+                    Some(bytes / 8)
+                );
+                best = (best.0.min(s), best.1.max(p));
+            }
+            best
+        }
         other => panic!("unknown case {other}"),
     };
     println!("{secs} {peak}");
@@ -170,6 +213,21 @@ fn run(mode: &str, mib: usize, dir: &Path) -> Result<(f64, u64), String> {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The third number a compressed store prints: the file's length.
+#[cfg(feature = "zstd")]
+fn run_len(mode: &str, mib: usize, dir: &Path) -> Result<(f64, u64, u64), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .env("BIGVALUES_CHILD", format!("{mode} {mib}"))
+        .env("BIGVALUES_DIR", dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let s = String::from_utf8_lossy(&out.stdout);
+    let (secs, peak) = parse(&s)?;
+    let len = s.split_whitespace().nth(2).and_then(|x| x.parse().ok()).unwrap_or(0);
+    Ok((secs, peak, len))
 }
 
 fn parse(s: &str) -> Result<(f64, u64), String> {
@@ -273,6 +331,26 @@ fn main() {
             if let (Some(o), Some(p)) = (ours, peer) {
                 println!("{:<34} {mib:>5} MiB {:>8.2}x joblib", "  load ratio", o / p);
             }
+        }
+    }
+    #[cfg(feature = "zstd")]
+    if filters.is_empty() || filters.iter().any(|f| f == "zstd") {
+        println!("zstd level 3 from 1 MiB (feature zstd): 64 MiB Vec<f64>");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        for data in ["text", "noise"] {
+            let stored = run_len(&format!("zstore-{data}"), 64, dir.path());
+            if let Ok((_, _, len)) = &stored {
+                println!(
+                    "  {data}: stored {len} bytes, ratio {:.2}",
+                    (64 * MIB) as f64 / *len as f64
+                );
+            }
+            row(&format!("insert, zstd, {data}"), 64, &stored.map(|(s, p, _)| (s, p)));
+            row(
+                &format!("get, zstd, {data}"),
+                64,
+                &run(&format!("zload-{data}"), 64, dir.path()),
+            );
         }
     }
     if filters.is_empty() || filters.iter().any(|f| f == "args") {

@@ -60,7 +60,7 @@ fn a_streamed_entry_round_trips_with_every_backend_and_is_a_valid_entry_file() {
         assert_eq!(got.expect("get").as_deref(), Some(&value[..]), "{id}");
         let file = std::fs::read(&path).expect("read");
         let (header, _) = bucketcache::entry::verify(&file).expect("a streamed entry is a valid entry file");
-        assert_eq!(header.backend.starts_with(&id[..4]), true, "{id}");
+        assert!(header.backend.starts_with(&id[..4]), "{id}");
     }
     // Too large for the default 64 MiB tier's share (8 MiB)? No: 3 MiB is kept, and a hit then comes from memory.
     let key = bincode.key_hash("k").expect("hash");
