@@ -197,6 +197,11 @@
 //! (a miss) when the checksum fails at the end. Neither holds the file's bytes beside the value: memory beyond the
 //! value stays a few MiB (the JSON and MessagePack backends decode from one payload-sized buffer).
 //!
+//! With the feature `zstd`, `BucketBuilder::compression` compresses payloads from a size on (off by default).
+//! Measured on a 64 MiB `Vec<f64>` at level 3 (`cargo bench --features zstd --bench bigvalues -- zstd`): few
+//! distinct values compress about 8800 times and noise-like floats 1.07 times, and both stored and loaded more
+//! slowly than uncompressed on a local disk; compression pays for repetitive data on slow or small storage.
+//!
 //! Each thread also keeps its few most recent hits (at most 64 entries of up to 16 KiB, outside the bound) so a
 //! repeated hit takes no lock; they are used only while no write or removal happened in the tier since they were
 //! read.
