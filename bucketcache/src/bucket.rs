@@ -44,6 +44,8 @@ pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
     pub(crate) bound: Bound,
     /// The shared tier behind the directory, with its failure policy (tier/).
     pub(crate) shared: Option<Guarded>,
+    /// zstd compression of large payloads (`BucketBuilder::compression`, feature `zstd`).
+    pub(crate) compression: Option<store::Compression>,
 }
 
 /// Where a hit was served from.
@@ -218,6 +220,7 @@ pub(crate) struct Parts<B, K> {
     pub log_full_keys: bool,
     pub bound: BoundConfig,
     pub shared: Option<Guarded>,
+    pub compression: Option<store::Compression>,
 }
 
 fn lifetime_to_ms(lifetime: Option<Duration>) -> u64 {
@@ -244,6 +247,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             log_full_keys: p.log_full_keys,
             bound: Bound::new(p.bound),
             shared: p.shared,
+            compression: p.compression,
         }
     }
 
@@ -391,7 +395,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         self.load::<V>(key)
     }
 
-    /// Reads, checks and decodes the entry file, and puts the value in the memory tier.
+    /// Reads, checks and decodes the entry file, and puts the value in the memory tier (unless it is too large for
+    /// it). A small file is read whole with one call; a large one is decoded as it is read and hashed (see
+    /// [`Bucket::load_streamed`]), so a load holds the value and buffers of a few MiB, never the file's bytes too.
     fn load<V>(&self, key: &KeyHash) -> Result<Option<Hit<V>>>
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
@@ -399,33 +405,44 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let path = self.entry_path(key);
         // Noted before the read: if the key is written or removed meanwhile, what we read must not go to memory.
         let stamp = self.memory.stamp(key);
-        let Some(file) = store::read_file(&self.entries, key)? else {
+        let Some((mut file, info)) = store::open_file(&self.entries, key)? else {
             return self.load_shared(key, stamp);
         };
-        let Some((header, payload_at)) = self.check_file(&path.display(), key, &file) else {
-            return Ok(None);
+        let (header, value) = if info.len <= (store::STREAM_AT + entry::MAX_HEADER_LEN) as u64 {
+            let bytes = store::read_bounded(&mut file, &info).map_err(|e| Error::io("read entry", &path, e))?;
+            let Some((header, payload_at)) = self.check_file(&path.display(), key, &bytes) else {
+                return Ok(None);
+            };
+            if header.is_expired_at(self.now_ms()) {
+                self.expire(key);
+                return Ok(None);
+            }
+            let value: V = self.decode_payload(&header, &bytes[payload_at..], key)?;
+            (header, value)
+        } else {
+            match self.load_streamed::<V>(key, &path, &mut file, &info)? {
+                Some(loaded) => loaded,
+                None => return Ok(None),
+            }
         };
-        if header.is_expired_at(self.now_ms()) {
-            self.expire(key);
-            return Ok(None);
-        }
-        let value: V = self.decode(&file[payload_at..], key)?;
-        debug!(target: "bucketcache", hash = %key, bytes = file.len(), "loaded entry from file");
+        debug!(target: "bucketcache", hash = %key, bytes = info.len, "loaded entry from file");
         let cost = header.cost_us.map(Duration::from_micros);
-        self.memory.insert_if_unchanged(
-            *key,
-            stamp,
-            Arc::new(MemEntry {
-                file: None,
-                payload_at,
-                file_len: file.len() as u64,
-                expires_ms: header.expires_ms,
-                written: ms_to_date(header.written_ms),
-                expires: header.expires_ms.map(ms_to_date),
-                cost,
-                typed: OnceLock::from(Arc::new(value.clone()) as AnyValue),
-            }),
-        );
+        if self.memory.admits(info.len) {
+            self.memory.insert_if_unchanged(
+                *key,
+                stamp,
+                Arc::new(MemEntry {
+                    file: None,
+                    payload_at: header.header_len() as usize,
+                    file_len: info.len,
+                    expires_ms: header.expires_ms,
+                    written: ms_to_date(header.written_ms),
+                    expires: header.expires_ms.map(ms_to_date),
+                    cost,
+                    typed: OnceLock::from(Arc::new(value.clone()) as AnyValue),
+                }),
+            );
+        }
         Ok(Some(Hit {
             value,
             written: ms_to_date(header.written_ms),
@@ -433,6 +450,96 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             source: HitSource::Disk,
             cost,
         }))
+    }
+
+    /// Reads a large entry file: its header is checked first (key, backend, length, expiry), then the payload is
+    /// decoded while it is read through a buffer and hashed. The value is dropped, and the entry read as a miss,
+    /// when the payload checksum or the length fails at the end: a corrupt entry never yields a value. `None` for a
+    /// miss (corrupt or expired).
+    fn load_streamed<V: DeserializeOwned>(
+        &self,
+        key: &KeyHash,
+        path: &Path,
+        file: &mut std::fs::File,
+        info: &crate::dirfd::FileInfo,
+    ) -> Result<Option<(entry::EntryHeader, V)>> {
+        use std::io::Read;
+        let origin = path.display();
+        let io_err = |e| Error::io("read entry", path, e);
+        let head = crate::scan::read_header_from(file, info.len).map_err(io_err)?;
+        let header = match entry::parse_header(&head) {
+            Ok(h) if h.file_len() != info.len => Err(entry::Corrupt::LengthMismatch {
+                expected: h.file_len(),
+                actual: info.len,
+            }),
+            other => other,
+        };
+        let header = match header {
+            Ok(h) => h,
+            Err(reason) => {
+                warn_corrupt(&origin, &reason);
+                return Ok(None);
+            }
+        };
+        if !self.check_header(&origin, key, &header) {
+            return Ok(None);
+        }
+        if header.is_expired_at(self.now_ms()) {
+            self.expire(key);
+            return Ok(None);
+        }
+        let head_payload = head.get(header.header_len() as usize..).unwrap_or(&[]);
+        let rest = header.payload_len.saturating_sub(head_payload.len() as u64);
+        let raw_len = if header.flags & entry::FLAG_ZSTD != 0 {
+            match read_trailer(file, info.len, header.payload_len).map_err(io_err)? {
+                Some(raw) => Some(raw),
+                None => {
+                    warn_corrupt(&origin, &entry::Corrupt::BadHeader { field: "payload len" });
+                    return Ok(None);
+                }
+            }
+        } else {
+            None
+        };
+        let mut hashing = store::HashingReader::new(head_payload.chain((&mut *file).take(rest)));
+        let decoded = self.decode_reader::<V, _>(&mut hashing, raw_len, header.payload_len);
+        let (decoded, unread) = match decoded {
+            Ok(d) => d,
+            Err(e) => (Err(e.into()), 0),
+        };
+        let drained = hashing.drain();
+        let (count, sum, io_error) = hashing.finish();
+        if let Some(kind) = io_error {
+            return Err(io_err(std::io::Error::from(kind)));
+        }
+        let drained = drained.map_err(io_err)?;
+        // A byte past the declared end: the file grew while it was read.
+        let grew = file.read(&mut [0u8; 1]).map_err(io_err)? > 0;
+        if count != header.payload_len || grew {
+            let actual = header.header_len() + count + u64::from(grew);
+            warn_corrupt(
+                &origin,
+                &entry::Corrupt::LengthMismatch {
+                    expected: header.file_len(),
+                    actual,
+                },
+            );
+            return Ok(None);
+        }
+        if sum != header.payload_checksum {
+            drop(decoded);
+            warn_corrupt(&origin, &entry::Corrupt::ChecksumMismatch);
+            return Ok(None);
+        }
+        let value = decoded.map_err(|source| self.decode_error::<V>(key, source))?;
+        // A plain payload must end with the value (a compressed one ends with its frame and the length, which
+        // the checksum covered).
+        let left = if raw_len.is_some() { unread } else { unread + drained };
+        if left > 0 {
+            let source = format!("{left} trailing bytes after the value").into();
+            return Err(self.decode_error::<V>(key, source));
+        }
+        Ok(Some((header, value)))
     }
 
     /// Reads `key` from the shared tier after a local miss: a verified, unexpired entry is copied into the
@@ -460,7 +567,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             shared.count(Count::Miss);
             return Ok(None);
         }
-        let value: V = self.decode(&file[payload_at..], key)?;
+        let value: V = self.decode_payload(&header, &file[payload_at..], key)?;
         shared.count(Count::Hit);
         debug!(target: "bucketcache", hash = %key, bytes = file.len(), tier = shared.tier().name(), "loaded entry from the shared tier");
         let meta = PendingMeta {
@@ -469,6 +576,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             written_ms: header.written_ms,
             expires_ms: header.expires_ms,
             cost_us: header.cost_us,
+            flags: header.flags,
         };
         // Into the local tiers, unless the key was written or removed meanwhile (then that write wins).
         if self.memory.stamp(key) == stamp {
@@ -551,35 +659,114 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     ) -> Option<(entry::EntryHeader, usize)> {
         match entry::verify(file) {
             Err(reason) => {
-                warn!(target: "bucketcache", path = %origin, %reason, "corrupt entry read as a miss; the next write replaces it");
+                warn_corrupt(origin, &reason);
                 None
             }
-            Ok((header, _)) if header.key != *key => {
-                warn!(target: "bucketcache", path = %origin, reason = %entry::Corrupt::KeyMismatch, "corrupt entry read as a miss; the next write replaces it");
-                None
-            }
-            Ok((header, _)) if header.backend != self.backend.id() => {
-                warn!(
-                    target: "bucketcache",
-                    path = %origin,
-                    found = %header.backend,
-                    expected = self.backend.id(),
-                    "entry written by another backend read as a miss; the next write replaces it"
-                );
-                None
-            }
-            Ok(ok) => Some(ok),
+            Ok((header, at)) => self.check_header(origin, key, &header).then_some((header, at)),
+        }
+    }
+
+    /// Whether a valid header is `key`'s and this backend's (a `warn` when not).
+    fn check_header(&self, origin: &dyn std::fmt::Display, key: &KeyHash, header: &entry::EntryHeader) -> bool {
+        if header.key != *key {
+            warn_corrupt(origin, &entry::Corrupt::KeyMismatch);
+            false
+        } else if header.flags & entry::FLAG_ZSTD != 0 && !cfg!(feature = "zstd") {
+            warn!(
+                target: "bucketcache",
+                path = %origin,
+                "zstd-compressed entry read as a miss: this build lacks the feature `zstd`; the next write replaces it"
+            );
+            false
+        } else if header.backend != self.backend.id() {
+            warn!(
+                target: "bucketcache",
+                path = %origin,
+                found = %header.backend,
+                expected = self.backend.id(),
+                "entry written by another backend read as a miss; the next write replaces it"
+            );
+            false
+        } else {
+            true
         }
     }
 
     pub(crate) fn decode<V: DeserializeOwned>(&self, payload: &[u8], key: &KeyHash) -> Result<V> {
-        self.backend.decode::<V>(payload).map_err(|source| Error::Decode {
+        self.backend
+            .decode::<V>(payload)
+            .map_err(|source| self.decode_error::<V>(key, source))
+    }
+
+    /// Decodes a verified payload held in memory, decompressing it when its header says so.
+    fn decode_payload<V: DeserializeOwned>(
+        &self,
+        header: &entry::EntryHeader,
+        payload: &[u8],
+        key: &KeyHash,
+    ) -> Result<V> {
+        if header.flags & entry::FLAG_ZSTD == 0 {
+            return self.decode(payload, key);
+        }
+        let Some((frame, raw_len)) = split_zstd(payload) else {
+            return Err(self.decode_error::<V>(key, "a compressed payload without its length".into()));
+        };
+        let (decoded, unread) = self
+            .decode_reader::<V, _>(frame, Some(raw_len), payload.len() as u64)
+            .map_err(|e| self.decode_error::<V>(key, e.into()))?;
+        let value = decoded.map_err(|source| self.decode_error::<V>(key, source))?;
+        if unread > 0 {
+            let source = format!("{unread} trailing bytes after the value").into();
+            return Err(self.decode_error::<V>(key, source));
+        }
+        Ok(value)
+    }
+
+    /// Decodes a payload of `len` stored bytes from `src`: plain, or (with `raw_len`, the encoding's length) a zstd
+    /// frame. Returns the value or the decoder's error, and how many bytes of the encoding the decoder left (read
+    /// from `src` and counted). For a compressed payload, bytes after the frame are left in `src`.
+    fn decode_reader<V: DeserializeOwned, R: std::io::Read>(
+        &self,
+        src: R,
+        raw_len: Option<u64>,
+        len: u64,
+    ) -> std::io::Result<(std::result::Result<V, BoxError>, u64)> {
+        let Some(raw_len) = raw_len else {
+            let mut reader = store::stream_reader(src);
+            let decoded = self.backend.decode_from::<V, _>(&mut reader, len);
+            let unread = std::io::copy(&mut reader, &mut std::io::sink())?;
+            return Ok((decoded, unread));
+        };
+        #[cfg(feature = "zstd")]
+        {
+            use std::io::Read;
+            let mut decoder = zstd::stream::read::Decoder::new(src)?.single_frame();
+            let mut reader = store::stream_reader((&mut decoder).take(raw_len));
+            let decoded = self.backend.decode_from::<V, _>(&mut reader, raw_len);
+            let mut unread = std::io::copy(&mut reader, &mut std::io::sink())?;
+            drop(reader);
+            // More than the recorded length: trailing bytes too.
+            unread += std::io::copy(&mut decoder.take(1), &mut std::io::sink())?;
+            Ok((decoded, unread))
+        }
+        #[cfg(not(feature = "zstd"))]
+        {
+            let _ = (src, raw_len);
+            Ok((
+                Err("a zstd-compressed payload: this build lacks the feature `zstd`".into()),
+                0,
+            ))
+        }
+    }
+
+    fn decode_error<V>(&self, key: &KeyHash, source: BoxError) -> Error {
+        Error::Decode {
             backend: self.backend.id(),
             type_name: std::any::type_name::<V>(),
             path: self.entry_path(key),
             hint: decode_hint(&self.backend, &source),
             source,
-        })
+        }
     }
 
     /// Removes the file of an entry found expired, unless it was rewritten since (by another process or another
@@ -667,8 +854,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             function,
             ..WriteOptions::default()
         };
-        let (file, meta) = self.encode_entry(key, value, &opts)?;
-        self.write_file(file, meta, None)
+        self.store_entry(key, value, &opts, || None)
     }
 
     /// Stores a value under a key hash and keeps a clone of it in the memory tier, so the next hit needs no decode.
@@ -705,18 +891,12 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
-        let (file, meta) = self.encode_entry(key, value, opts)?;
-        self.write_file(file, meta, Some(Arc::new(value.clone())))
+        self.store_entry(key, value, opts, || Some(Arc::new(value.clone()) as AnyValue))
     }
 
-    /// Builds the entry file for a value, stamped with the current time and the options' lifetime (else the
+    /// The header fields of a new entry, stamped with the current time and the options' lifetime (else the
     /// bucket's).
-    pub(crate) fn encode_entry<V: Serialize + ?Sized>(
-        &self,
-        key: &KeyHash,
-        value: &V,
-        opts: &WriteOptions<'_>,
-    ) -> Result<(Vec<u8>, PendingMeta)> {
+    fn new_entry<'o>(&self, key: &KeyHash, opts: &WriteOptions<'o>) -> (NewEntry<'o>, PendingMeta) {
         let lifetime_ms = opts
             .lifetime
             .map_or_else(|| self.lifetime_ms.load(Ordering::Relaxed), |l| lifetime_to_ms(Some(l)));
@@ -726,7 +906,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             ms => Some(written_ms.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))),
         };
         let cost_us = cost_us(opts.cost);
-        let meta = NewEntry {
+        let new = NewEntry {
             key: *key,
             backend: self.backend.id(),
             function: opts.function,
@@ -736,25 +916,109 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             call: opts.call,
             code: opts.code,
         };
-        let (file, payload_at) = entry::build(meta, |out| self.backend.encode(value, out)).map_err(|source| {
-            let e = Error::Encode {
-                backend: self.backend.id(),
-                hint: encode_hint(&self.backend, &source),
-                source,
-            };
-            warn!(target: "bucketcache", hash = %key, error = %e, "value not stored");
-            e
-        })?;
-        Ok((
-            file,
-            PendingMeta {
-                key: *key,
-                payload_at,
-                written_ms,
-                expires_ms,
-                cost_us,
-            },
-        ))
+        let pending = PendingMeta {
+            key: *key,
+            payload_at: 0,
+            written_ms,
+            expires_ms,
+            cost_us,
+            flags: 0,
+        };
+        (new, pending)
+    }
+
+    fn encode_error(&self, key: &KeyHash, source: BoxError) -> Error {
+        let e = Error::Encode {
+            backend: self.backend.id(),
+            hint: encode_hint(&self.backend, &source),
+            source,
+        };
+        warn!(target: "bucketcache", hash = %key, error = %e, "value not stored");
+        e
+    }
+
+    /// Encodes and writes an entry: a small one is built in memory and written with one call, a large one is
+    /// streamed into its file as it is encoded (`store::EntryWriter`), so a write holds buffers of a few MiB beside
+    /// the value, never a copy of it. `typed` gives the value to keep in the memory tier when the entry is small
+    /// enough for it ([`MemoryTier::admits`]); otherwise no clone is made.
+    fn store_entry<V: Serialize + ?Sized>(
+        &self,
+        key: &KeyHash,
+        value: &V,
+        opts: &WriteOptions<'_>,
+        typed: impl FnOnce() -> Option<AnyValue>,
+    ) -> Result<Stored> {
+        let (new, mut meta) = self.new_entry(key, opts);
+        let prefix = entry::prefix(new, 64);
+        meta.payload_at = prefix.len();
+        let mut out = store::PayloadWriter::new(store::EntryWriter::new(&self.entries, key, prefix), self.compression);
+        if let Err(source) = self.backend.encode_to(value, &mut out) {
+            return Err(match out.take_error() {
+                Some(e) => {
+                    warn!(target: "bucketcache", hash = %key, error = %e, "write failed");
+                    e
+                }
+                None => self.encode_error(key, source),
+            });
+        }
+        match out.finish(self.durability) {
+            Err(e) => {
+                warn!(target: "bucketcache", hash = %key, error = %e, "write failed");
+                Err(e)
+            }
+            Ok(store::Written::Bytes(file)) => {
+                meta.flags = file.get(10).copied().unwrap_or(0);
+                let typed = if self.memory.admits(file.len() as u64) {
+                    typed()
+                } else {
+                    None
+                };
+                self.write_file(file, meta, typed)
+            }
+            Ok(store::Written::InPlace(file_len)) => {
+                debug!(target: "bucketcache", hash = %key, bytes = file_len, "wrote entry (streamed)");
+                self.upload_streamed(&meta, file_len);
+                let typed = if self.memory.admits(file_len) { typed() } else { None };
+                Ok(self.settle(meta, file_len, None, typed))
+            }
+        }
+    }
+
+    /// Writes a streamed entry to the shared tier: its bytes are read back from its file (they were never held),
+    /// when the tier takes an entry of its size.
+    fn upload_streamed(&self, meta: &PendingMeta, file_len: u64) {
+        let Some(shared) = self.shared.as_ref() else {
+            return;
+        };
+        let tier = shared.tier();
+        if tier.read_only() || file_len > tier.max_value_bytes() {
+            shared.count(Count::WriteSkipped);
+            return;
+        }
+        match store::read_file(&self.entries, &meta.key) {
+            // Still the file this write put there (not one another writer replaced it with meanwhile).
+            Ok(Some(file))
+                if entry::parse_header(&file)
+                    .is_ok_and(|h| h.written_ms == meta.written_ms && h.file_len() == file.len() as u64) =>
+            {
+                self.upload(&file, meta)
+            }
+            _ => shared.count(Count::WriteSkipped),
+        }
+    }
+
+    /// Builds the entry file for a value in memory (for writes that keep the bytes, as deferred buckets do), stamped
+    /// with the current time and the options' lifetime (else the bucket's).
+    pub(crate) fn encode_entry<V: Serialize + ?Sized>(
+        &self,
+        key: &KeyHash,
+        value: &V,
+        opts: &WriteOptions<'_>,
+    ) -> Result<(Vec<u8>, PendingMeta)> {
+        let (meta, pending) = self.new_entry(key, opts);
+        let (file, payload_at) = entry::build(meta, |out| self.backend.encode(value, out))
+            .map_err(|source| self.encode_error(key, source))?;
+        Ok((file, PendingMeta { payload_at, ..pending }))
     }
 
     /// Writes a built entry file into place, updates the memory tier, and writes it through to the shared tier.
@@ -790,17 +1054,28 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     ) -> Stored {
         after_disk(&file);
         let file_len = file.len() as u64;
-        let entry = MemEntry {
-            file_len,
-            payload_at: meta.payload_at,
-            file: if typed.is_some() { None } else { Some(file) },
-            expires_ms: meta.expires_ms,
-            written: ms_to_date(meta.written_ms),
-            expires: meta.expires_ms.map(ms_to_date),
-            cost: meta.cost_us.map(Duration::from_micros),
-            typed: typed.map(OnceLock::from).unwrap_or_default(),
-        };
-        self.memory.insert(meta.key, Arc::new(entry));
+        self.settle(meta, file_len, Some(file), typed)
+    }
+
+    /// After an entry reached its file: the memory tier keeps the typed value (else the file's bytes, when given),
+    /// unless the entry is too large for it (then an older value there is dropped), and the size bound counts it.
+    fn settle(&self, meta: PendingMeta, file_len: u64, file: Option<Vec<u8>>, typed: Option<AnyValue>) -> Stored {
+        let file = if typed.is_some() || meta.flags != 0 { None } else { file };
+        if self.memory.admits(file_len) && (typed.is_some() || file.is_some()) {
+            let entry = MemEntry {
+                file_len,
+                payload_at: meta.payload_at,
+                file,
+                expires_ms: meta.expires_ms,
+                written: ms_to_date(meta.written_ms),
+                expires: meta.expires_ms.map(ms_to_date),
+                cost: meta.cost_us.map(Duration::from_micros),
+                typed: typed.map(OnceLock::from).unwrap_or_default(),
+            };
+            self.memory.insert(meta.key, Arc::new(entry));
+        } else {
+            self.memory.remove(&meta.key);
+        }
         // Size bound (bound.rs): count the new file and evict the least recently written entries past the bound.
         self.bound
             .after_write(&self.entries, &self.memory, meta.key, meta.written_ms, file_len);
@@ -870,6 +1145,33 @@ pub(crate) struct PendingMeta {
     pub written_ms: i64,
     pub expires_ms: Option<i64>,
     pub cost_us: Option<u64>,
+    /// The header's flags: a compressed payload is not kept as bytes in the memory tier.
+    pub flags: u8,
+}
+
+/// A compressed payload's zstd frame and the encoding's length after it.
+fn split_zstd(payload: &[u8]) -> Option<(&[u8], u64)> {
+    let (frame, len) = payload.split_last_chunk::<8>()?;
+    Some((frame, u64::from_le_bytes(*len)))
+}
+
+/// The encoding's length recorded at the end of a compressed payload of `payload_len` bytes ending the file (of
+/// `file_len` bytes); the file's position is kept. `None` when the payload is too short to hold it.
+fn read_trailer(file: &mut std::fs::File, file_len: u64, payload_len: u64) -> std::io::Result<Option<u64>> {
+    use std::io::{Read, Seek, SeekFrom};
+    if payload_len < 8 {
+        return Ok(None);
+    }
+    let pos = file.stream_position()?;
+    file.seek(SeekFrom::Start(file_len - 8))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)?;
+    file.seek(SeekFrom::Start(pos))?;
+    Ok(Some(u64::from_le_bytes(len)))
+}
+
+fn warn_corrupt(origin: &dyn std::fmt::Display, reason: &entry::Corrupt) {
+    warn!(target: "bucketcache", path = %origin, %reason, "corrupt entry read as a miss; the next write replaces it");
 }
 
 fn encode_hint<B: Backend>(backend: &B, e: &BoxError) -> &'static str {

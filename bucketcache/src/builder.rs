@@ -53,6 +53,8 @@ pub struct BucketBuilder<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMa
     max_entry_bytes: u64,
     /// Refuse a bucket directory writable by group or others.
     refuse_insecure_dir: bool,
+    /// zstd compression of large payloads (feature `zstd`).
+    compression: Option<store::Compression>,
 }
 
 impl BucketBuilder {
@@ -72,6 +74,7 @@ impl BucketBuilder {
             cool_off: DEFAULT_COOL_OFF,
             max_entry_bytes: store::DEFAULT_MAX_ENTRY_BYTES,
             refuse_insecure_dir: false,
+            compression: None,
         }
     }
 }
@@ -132,6 +135,7 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             cool_off: self.cool_off,
             max_entry_bytes: self.max_entry_bytes,
             refuse_insecure_dir: self.refuse_insecure_dir,
+            compression: self.compression,
         }
     }
 
@@ -152,13 +156,33 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             cool_off: self.cool_off,
             max_entry_bytes: self.max_entry_bytes,
             refuse_insecure_dir: self.refuse_insecure_dir,
+            compression: self.compression,
         }
     }
 
     /// Bound of the in-memory tier, in bytes (entry file sizes plus a small overhead each); least recently used
-    /// entries are evicted past it. `0` disables the tier: every read goes to the file. Default 64 MiB.
+    /// entries are evicted past it. `0` disables the tier: every read goes to the file. Default 64 MiB. An entry
+    /// larger than an eighth of the bound is not kept in the tier (no clone of a large value is made); its reads go
+    /// to its file.
     pub fn memory_max_bytes(mut self, bytes: u64) -> Self {
         self.memory_max_bytes = bytes;
+        self
+    }
+
+    /// Compresses payloads whose encoding reaches `min_bytes` with zstd at `level` (1 to 22; 1 to 3 are fast;
+    /// clamped into zstd's range), recorded in the entry header (feature `zstd`; off by default). `min_bytes` is
+    /// clamped to at most 16 MiB: the encoding below it is held in memory until the choice is made. A build
+    /// without the feature reads compressed entries as misses.
+    ///
+    /// Compression pays for values that compress well and are read from a slow disk; for numeric data it mostly
+    /// costs time (see the crate docs, Large values).
+    #[cfg(feature = "zstd")]
+    pub fn compression(mut self, level: i32, min_bytes: u64) -> Self {
+        let range = zstd::compression_level_range();
+        self.compression = Some(store::Compression {
+            level: level.clamp(*range.start(), *range.end()),
+            min_bytes: usize::try_from(min_bytes.min(16 << 20)).unwrap_or(16 << 20),
+        });
         self
     }
 
@@ -324,6 +348,7 @@ impl<B: Backend, K: KeyMaker> BucketBuilder<B, K> {
             log_full_keys: self.log_full_keys,
             bound: self.bound,
             shared: self.shared.map(|t| Guarded::from_box(t, self.cool_off)),
+            compression: self.compression,
         }))
     }
 }

@@ -4,8 +4,8 @@
 //! offset size  field
 //!  0      8    magic            b"BKTCACHE"
 //!  8      2    format version   u16 LE (= 2)
-//! 10      1    flags            bit 0: the payload is zstd-compressed (reserved; this build never sets it);
-//!                               other bits 0
+//! 10      1    flags            bit 0 (FLAG_ZSTD): the payload is a zstd frame followed by the value's
+//!                               encoded length (u64 LE); other bits 0
 //! 11      1    backend id len   u8 (1..=32)
 //! 12      2    function len     u16 LE (0 when the entry did not come from #[bucket_cache])
 //! 14      2    reserved         0
@@ -47,9 +47,11 @@ pub const NEVER: i64 = i64::MAX;
 /// `cost` value meaning "unknown".
 const COST_UNKNOWN: u64 = u64::MAX;
 
-/// Flag bit: the payload is zstd-compressed (reserved).
+/// Flag bit: the payload is zstd-compressed: one zstd frame, then the length of the encoding it holds (u64 LE). The
+/// payload checksum covers the stored bytes. Written and read with the crate feature `zstd`; a build without it
+/// reads such an entry as a miss.
 pub const FLAG_ZSTD: u8 = 1;
-const KNOWN_FLAGS: u8 = 0;
+const KNOWN_FLAGS: u8 = FLAG_ZSTD;
 
 const PAYLOAD_LEN_AT: usize = 32;
 const PAYLOAD_SUM_AT: usize = 128;
@@ -318,17 +320,14 @@ pub(crate) struct NewEntry<'a> {
     pub code: Option<[u8; 16]>,
 }
 
-/// Builds an entry file in one buffer: the header, then the payload `encode` appends, then the length and the two
-/// checksums are filled in. Returns the file bytes and the payload offset.
-pub(crate) fn build<E>(
-    meta: NewEntry<'_>,
-    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-) -> Result<(Vec<u8>, usize), E> {
+/// The header of a new entry with its length and checksum fields still zero: fill them with [`seal`] once the
+/// payload is known. Returns the header bytes (fixed and variable part); the payload follows them.
+pub(crate) fn prefix(meta: NewEntry<'_>, extra_capacity: usize) -> Vec<u8> {
     let function = meta.function.unwrap_or("");
     // Ids and paths are clipped, never rejected: a header field must not make a write fail.
     let backend = &meta.backend.as_bytes()[..meta.backend.len().min(crate::backend::MAX_BACKEND_ID_LEN)];
     let function = &function.as_bytes()[..function.len().min(u16::MAX as usize)];
-    let mut out = Vec::with_capacity(HEADER_LEN + backend.len() + function.len() + 64);
+    let mut out = Vec::with_capacity(HEADER_LEN + backend.len() + function.len() + extra_capacity);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.push(0);
@@ -337,7 +336,7 @@ pub(crate) fn build<E>(
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&meta.written_ms.to_le_bytes());
     out.extend_from_slice(&meta.expires_ms.unwrap_or(NEVER).to_le_bytes());
-    out.extend_from_slice(&[0u8; 8]); // payload length, filled in below
+    out.extend_from_slice(&[0u8; 8]); // payload length, filled in by `seal`
     out.extend_from_slice(
         &meta
             .cost_us
@@ -347,19 +346,36 @@ pub(crate) fn build<E>(
     out.extend_from_slice(meta.key.as_bytes());
     out.extend_from_slice(&meta.call.map_or([0u8; 32], |c| c.0));
     out.extend_from_slice(&meta.code.unwrap_or([0; 16]));
-    out.extend_from_slice(&[0u8; 32]); // payload checksum, filled in below
-    out.extend_from_slice(&[0u8; HEADER_SUM_LEN]); // header checksum, filled in below
+    out.extend_from_slice(&[0u8; 32]); // payload checksum, filled in by `seal`
+    out.extend_from_slice(&[0u8; HEADER_SUM_LEN]); // header checksum, filled in by `seal`
     debug_assert_eq!(out.len(), HEADER_LEN);
     out.extend_from_slice(backend);
     out.extend_from_slice(function);
+    out
+}
+
+/// Completes a header made by [`prefix`] (exactly its bytes): the flags, the payload's length and checksum, and
+/// the header checksum.
+pub(crate) fn seal(header: &mut [u8], flags: u8, payload_len: u64, payload_sum: &[u8; 32]) {
+    header[10] = flags;
+    header[PAYLOAD_LEN_AT..PAYLOAD_LEN_AT + 8].copy_from_slice(&payload_len.to_le_bytes());
+    header[PAYLOAD_SUM_AT..PAYLOAD_SUM_AT + 32].copy_from_slice(payload_sum);
+    let hsum = header_checksum(header, header.len());
+    header[HEADER_SUM_AT..HEADER_SUM_AT + HEADER_SUM_LEN].copy_from_slice(&hsum);
+}
+
+/// Builds an entry file in one buffer: the header, then the payload `encode` appends, then the length and the two
+/// checksums are filled in. Returns the file bytes and the payload offset.
+pub(crate) fn build<E>(
+    meta: NewEntry<'_>,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(Vec<u8>, usize), E> {
+    let mut out = prefix(meta, 64);
     let payload_at = out.len();
     encode(&mut out)?;
     let payload_len = (out.len() - payload_at) as u64;
-    out[PAYLOAD_LEN_AT..PAYLOAD_LEN_AT + 8].copy_from_slice(&payload_len.to_le_bytes());
     let sum = payload_checksum(&out[payload_at..]);
-    out[PAYLOAD_SUM_AT..PAYLOAD_SUM_AT + 32].copy_from_slice(&sum);
-    let hsum = header_checksum(&out, payload_at);
-    out[HEADER_SUM_AT..HEADER_SUM_AT + HEADER_SUM_LEN].copy_from_slice(&hsum);
+    seal(&mut out[..payload_at], 0, payload_len, &sum);
     Ok((out, payload_at))
 }
 

@@ -244,7 +244,21 @@
 //! read or wrote. A hit from it touches no file. It belongs to the `Bucket` value: a write through another
 //! process, or through another `Bucket` on the same directory, is seen once the key is not in this bucket's
 //! memory tier (after [`Bucket::unload_key`], eviction or a restart); share one `Bucket` (a `static`, an `Arc`)
-//! to share its memory. Writes and removals through this `Bucket` are seen at once by all its threads.
+//! to share its memory. Writes and removals through this `Bucket` are seen at once by all its threads. An entry
+//! larger than an eighth of the bound is not kept (no second copy of a large value is made).
+//!
+//! # Large values
+//!
+//! A value whose encoding passes 1 MiB is streamed: a write encodes it into its temporary file through a 1 MiB
+//! buffer while hashing it, then writes the header (with the checksums) over a placeholder and renames the file
+//! into place; a read checks the header, then decodes the payload as it reads and hashes it, and drops the value
+//! (a miss) when the checksum fails at the end. Neither holds the file's bytes beside the value: memory beyond the
+//! value stays a few MiB (the JSON and MessagePack backends decode from one payload-sized buffer).
+//!
+//! With the feature `zstd`, `BucketBuilder::compression` compresses payloads from a size on (off by default).
+//! Measured on a 64 MiB `Vec<f64>` at level 3 (`cargo bench --features zstd --bench bigvalues -- zstd`): few
+//! distinct values compress about 8800 times and noise-like floats 1.07 times, and both stored and loaded more
+//! slowly than uncompressed on a local disk; compression pays for repetitive data on slow or small storage.
 //!
 //! Each thread also keeps its few most recent hits (at most 64 entries of up to 16 KiB, outside the bound) so a
 //! repeated hit takes no lock; they are used only while no write or removal happened in the tier since they were

@@ -21,6 +21,9 @@ pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
 /// Bookkeeping bytes counted for each entry beside its file bytes.
 const ENTRY_OVERHEAD: u64 = 160;
 
+/// An entry larger than this fraction of the tier's capacity is not kept in it (see [`MemoryTier::admits`]).
+pub(crate) const MAX_SHARE: u64 = 8;
+
 /// One cached entry.
 pub(crate) struct MemEntry {
     /// The entry file (header + payload), kept only while no typed value is known, so the value can still be decoded
@@ -226,6 +229,12 @@ impl MemoryTier {
 
     fn changed(&self) {
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Whether an entry of `file_len` bytes is kept in this tier: at most [`MAX_SHARE`]th of its capacity, so one
+    /// large value neither evicts everything else nor costs a second copy of itself.
+    pub fn admits(&self, file_len: u64) -> bool {
+        self.cache.is_some() && file_len.saturating_add(ENTRY_OVERHEAD) <= self.max_bytes / MAX_SHARE
     }
 
     pub fn max_bytes(&self) -> u64 {

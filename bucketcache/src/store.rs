@@ -12,7 +12,7 @@
 //! resolved again: see the crate docs' Security section.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -183,32 +183,416 @@ pub(crate) fn create_dir_private(path: &Path) -> io::Result<()> {
 /// mode 0600) in the key's fan-out directory, renamed over the entry within that directory's handle. Creates the
 /// fan-out directory when it is missing; refuses one that is a link or not ours.
 pub(crate) fn write_atomic(entries: &Entries, key: &KeyHash, bytes: &[u8], durability: Durability) -> Result<()> {
-    let hex = key.to_hex();
-    let fan = entries.fan_out(&hex[..2])?;
-    let (mut tmp, tmp_name) = create_temp(&fan).map_err(|e| Error::io("create temporary file in", fan.path(), e))?;
-    let written = fault::check(fan.path())
-        .and_then(|()| tmp.write_all(bytes))
-        .and_then(|()| {
-            if durability == Durability::Fsync {
-                tmp.sync_all()
-            } else {
-                Ok(())
-            }
-        })
-        .map_err(|e| Error::io("write", fan.path().join(&tmp_name), e))
-        .and_then(|()| {
-            fan.rename(&tmp_name, &hex)
-                .map_err(|e| Error::io("rename into place", fan.path().join(&hex), e))
+    let mut tmp = TempEntry::create(entries, key)?;
+    let written = tmp.file().write_all(bytes);
+    tmp.check(written)?;
+    tmp.commit(durability)
+}
+
+/// An entry being written: a new temporary file in the key's fan-out directory (created as [`write_atomic`]
+/// creates it), renamed into place by [`TempEntry::commit`]. Dropped without a commit, the temporary file is
+/// removed. Lets a large entry be streamed into its file instead of built in memory.
+pub(crate) struct TempEntry {
+    fan: Dir,
+    file: File,
+    name: String,
+    hex: String,
+    committed: bool,
+}
+
+impl TempEntry {
+    /// Creates the temporary file for `key`'s entry.
+    pub(crate) fn create(entries: &Entries, key: &KeyHash) -> Result<TempEntry> {
+        let hex = key.to_hex();
+        let fan = entries.fan_out(&hex[..2])?;
+        let (file, name) = create_temp(&fan).map_err(|e| Error::io("create temporary file in", fan.path(), e))?;
+        let tmp = TempEntry {
+            fan,
+            file,
+            name,
+            hex,
+            committed: false,
+        };
+        let armed = fault::check(tmp.fan.path());
+        tmp.check(armed)?;
+        Ok(tmp)
+    }
+
+    /// The temporary file, to write the entry into.
+    pub(crate) fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Turns an I/O result of a write into this file into the crate's error (naming the file).
+    pub(crate) fn check<T>(&self, r: io::Result<T>) -> Result<T> {
+        r.map_err(|e| Error::io("write", self.fan.path().join(&self.name), e))
+    }
+
+    /// Flushes (with `Fsync`: to stable storage) and renames the file over the entry.
+    pub(crate) fn commit(mut self, durability: Durability) -> Result<()> {
+        if durability == Durability::Fsync {
+            let synced = self.file.sync_all();
+            self.check(synced)?;
+        }
+        self.fan
+            .rename(&self.name, &self.hex)
+            .map_err(|e| Error::io("rename into place", self.fan.path().join(&self.hex), e))?;
+        self.committed = true;
+        if durability == Durability::Fsync {
+            self.fan
+                .sync()
+                .map_err(|e| Error::io("fsync directory", self.fan.path(), e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempEntry {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = self.fan.remove(&self.name);
+        }
+    }
+}
+
+/// Payloads up to this size are encoded in memory and written with one call (their bytes are kept for the memory
+/// and shared tiers); a larger payload is streamed into its temporary file, and read back through a stream.
+pub(crate) const STREAM_AT: usize = 1 << 20;
+/// The buffer between an encoder or decoder and a streamed entry's file.
+const STREAM_BUF: usize = 1 << 20;
+
+/// What [`EntryWriter::finish`] produced.
+pub(crate) enum Written {
+    /// A small entry, built in memory (header sealed), not yet on disk.
+    Bytes(Vec<u8>),
+    /// A large entry, streamed into its file and renamed into place; the file's length.
+    InPlace(u64),
+}
+
+/// The writer a backend encodes a new entry into: the header prefix and the payload accumulate in memory until the
+/// payload passes [`STREAM_AT`]; then a temporary file is created, the buffer written to it, and the rest streams
+/// through a buffer of [`STREAM_BUF`] bytes while the payload is hashed. The header is written last, over its
+/// placeholder, and the file renamed into place: memory stays bounded whatever the value's size.
+pub(crate) struct EntryWriter<'a> {
+    entries: &'a Entries,
+    key: &'a KeyHash,
+    /// The header prefix (with zero fields), then the payload while in memory; the spill buffer once streaming.
+    buf: Vec<u8>,
+    payload_at: usize,
+    spill: Option<Spill>,
+    /// The crate error behind an `io::Error` handed to the encoder.
+    failed: Option<Error>,
+}
+
+struct Spill {
+    tmp: TempEntry,
+    header: Vec<u8>,
+    hasher: blake3::Hasher,
+    payload_len: u64,
+}
+
+impl<'a> EntryWriter<'a> {
+    /// A writer for `key`'s entry whose header starts as `prefix` (see `entry::prefix`).
+    pub(crate) fn new(entries: &'a Entries, key: &'a KeyHash, prefix: Vec<u8>) -> Self {
+        let payload_at = prefix.len();
+        EntryWriter {
+            entries,
+            key,
+            buf: prefix,
+            payload_at,
+            spill: None,
+            failed: None,
+        }
+    }
+
+    /// The error that made a write fail, if it was ours (creating or writing the file) rather than the encoder's.
+    pub(crate) fn take_error(&mut self) -> Option<Error> {
+        self.failed.take()
+    }
+
+    fn fail(&mut self, e: Error) -> io::Error {
+        let io = io::Error::other(e.to_string());
+        self.failed = Some(e);
+        io
+    }
+
+    /// Starts streaming: creates the temporary file and writes what was buffered.
+    fn start_spill(&mut self) -> io::Result<()> {
+        let mut tmp = match TempEntry::create(self.entries, self.key) {
+            Ok(t) => t,
+            Err(e) => return Err(self.fail(e)),
+        };
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.buf[self.payload_at..]);
+        let r = tmp.file().write_all(&self.buf);
+        if let Err(e) = tmp.check(r) {
+            return Err(self.fail(e));
+        }
+        let header = self.buf[..self.payload_at].to_vec();
+        let payload_len = (self.buf.len() - self.payload_at) as u64;
+        self.buf.clear();
+        self.spill = Some(Spill {
+            tmp,
+            header,
+            hasher,
+            payload_len,
         });
-    if let Err(e) = written {
-        drop(tmp);
-        let _ = fan.remove(&tmp_name);
-        return Err(e);
+        Ok(())
     }
-    if durability == Durability::Fsync {
-        fan.sync().map_err(|e| Error::io("fsync directory", fan.path(), e))?;
+
+    /// Writes the spill buffer to the file.
+    fn flush_spill(&mut self) -> io::Result<()> {
+        let Some(spill) = self.spill.as_mut() else {
+            return Ok(());
+        };
+        spill.hasher.update(&self.buf);
+        spill.payload_len += self.buf.len() as u64;
+        let r = spill.tmp.file().write_all(&self.buf);
+        self.buf.clear();
+        match spill.tmp.check(r) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e)),
+        }
     }
-    Ok(())
+
+    /// Seals the entry (flags, payload length and checksums). A small one is returned as bytes; a streamed one gets
+    /// its real header and is renamed into place.
+    pub(crate) fn finish(mut self, flags: u8, durability: Durability) -> Result<Written> {
+        if let Err(e) = self.flush_spill() {
+            let path = self.entries.to_path_buf();
+            return Err(self.failed.take().unwrap_or_else(|| Error::io("write", path, e)));
+        }
+        let Some(mut spill) = self.spill.take() else {
+            let payload_at = self.payload_at;
+            let payload_len = (self.buf.len() - payload_at) as u64;
+            let sum = crate::entry::payload_checksum(&self.buf[payload_at..]);
+            crate::entry::seal(&mut self.buf[..payload_at], flags, payload_len, &sum);
+            return Ok(Written::Bytes(std::mem::take(&mut self.buf)));
+        };
+        let sum = *spill.hasher.finalize().as_bytes();
+        crate::entry::seal(&mut spill.header, flags, spill.payload_len, &sum);
+        let file_len = spill.header.len() as u64 + spill.payload_len;
+        let file = spill.tmp.file();
+        let r = file
+            .seek(io::SeekFrom::Start(0))
+            .and_then(|_| file.write_all(&spill.header));
+        spill.tmp.check(r)?;
+        spill.tmp.commit(durability)?;
+        Ok(Written::InPlace(file_len))
+    }
+}
+
+impl Write for EntryWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.spill.is_none() {
+            self.buf.extend_from_slice(data);
+            if self.buf.len() - self.payload_at > STREAM_AT {
+                self.start_spill()?;
+            }
+            return Ok(data.len());
+        }
+        if self.buf.len() + data.len() > STREAM_BUF {
+            self.flush_spill()?;
+        }
+        if data.len() >= STREAM_BUF {
+            // Large writes go straight to the file.
+            let Some(spill) = self.spill.as_mut() else {
+                return Ok(0);
+            };
+            spill.hasher.update(data);
+            spill.payload_len += data.len() as u64;
+            let r = spill.tmp.file().write_all(data);
+            if let Err(e) = spill.tmp.check(r) {
+                return Err(self.fail(e));
+            }
+        } else {
+            if self.buf.capacity() < STREAM_BUF {
+                self.buf.reserve_exact(STREAM_BUF - self.buf.len());
+            }
+            self.buf.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// zstd compression of payloads whose encoding reaches `min_bytes` (feature `zstd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Compression {
+    pub level: i32,
+    pub min_bytes: usize,
+}
+
+/// The writer a backend encodes a value into: the encoding goes to an [`EntryWriter`], through a zstd encoder
+/// once it reaches the compression threshold (when compression is on). A compressed payload is the zstd frame,
+/// then the encoding's length (u64 LE), and the header gets [`FLAG_ZSTD`](crate::entry::FLAG_ZSTD).
+pub(crate) struct PayloadWriter<'a> {
+    state: PayloadState<'a>,
+    raw_len: u64,
+}
+
+enum PayloadState<'a> {
+    Plain(EntryWriter<'a>),
+    /// Compression is on; the encoding so far, below the threshold.
+    #[cfg(feature = "zstd")]
+    Pending(EntryWriter<'a>, Vec<u8>, Compression),
+    #[cfg(feature = "zstd")]
+    Zstd(zstd::stream::write::Encoder<'static, EntryWriter<'a>>),
+    /// A failed switch to compression lost the writer (its temporary file is removed).
+    #[cfg(feature = "zstd")]
+    Failed,
+}
+
+impl<'a> PayloadWriter<'a> {
+    /// A writer into `out`, compressing with `compression` when given (ignored without the feature `zstd`).
+    pub(crate) fn new(out: EntryWriter<'a>, compression: Option<Compression>) -> Self {
+        #[cfg(feature = "zstd")]
+        let state = match compression {
+            Some(c) => PayloadState::Pending(out, Vec::new(), c),
+            None => PayloadState::Plain(out),
+        };
+        #[cfg(not(feature = "zstd"))]
+        let state = {
+            let _ = compression;
+            PayloadState::Plain(out)
+        };
+        PayloadWriter { state, raw_len: 0 }
+    }
+
+    /// The error that made a write fail, if it was ours (creating or writing the file) rather than the encoder's.
+    pub(crate) fn take_error(&mut self) -> Option<Error> {
+        match &mut self.state {
+            PayloadState::Plain(w) => w.take_error(),
+            #[cfg(feature = "zstd")]
+            PayloadState::Pending(w, ..) => w.take_error(),
+            #[cfg(feature = "zstd")]
+            PayloadState::Zstd(enc) => enc.get_mut().take_error(),
+            #[cfg(feature = "zstd")]
+            PayloadState::Failed => None,
+        }
+    }
+
+    /// Completes the payload and the entry (see [`EntryWriter::finish`]).
+    pub(crate) fn finish(self, durability: Durability) -> Result<Written> {
+        #[cfg(feature = "zstd")]
+        fn failed(w: &mut EntryWriter<'_>, e: io::Error) -> Error {
+            let path = w.entries.to_path_buf();
+            w.take_error().unwrap_or_else(|| Error::io("write", path, e))
+        }
+        match self.state {
+            PayloadState::Plain(w) => w.finish(0, durability),
+            #[cfg(feature = "zstd")]
+            PayloadState::Pending(mut w, buf, _) => match w.write_all(&buf) {
+                Ok(()) => w.finish(0, durability),
+                Err(e) => Err(failed(&mut w, e)),
+            },
+            #[cfg(feature = "zstd")]
+            PayloadState::Zstd(enc) => {
+                let mut w = enc
+                    .finish()
+                    .map_err(|e| Error::io("compress", PathBuf::from("(entry)"), e))?;
+                match w.write_all(&self.raw_len.to_le_bytes()) {
+                    Ok(()) => w.finish(crate::entry::FLAG_ZSTD, durability),
+                    Err(e) => Err(failed(&mut w, e)),
+                }
+            }
+            #[cfg(feature = "zstd")]
+            PayloadState::Failed => Err(Error::io(
+                "compress",
+                PathBuf::from("(entry)"),
+                io::Error::other("the compressor could not start"),
+            )),
+        }
+    }
+}
+
+impl Write for PayloadWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.state {
+            PayloadState::Plain(w) => w.write(data)?,
+            #[cfg(feature = "zstd")]
+            PayloadState::Pending(_, buf, c) => {
+                buf.extend_from_slice(data);
+                if buf.len() >= c.min_bytes {
+                    let PayloadState::Pending(w, buf, c) = std::mem::replace(&mut self.state, PayloadState::Failed)
+                    else {
+                        return Err(io::Error::other("compression state lost"));
+                    };
+                    let mut enc = zstd::stream::write::Encoder::new(w, c.level)?;
+                    enc.write_all(&buf)?;
+                    self.state = PayloadState::Zstd(enc);
+                }
+                data.len()
+            }
+            #[cfg(feature = "zstd")]
+            PayloadState::Zstd(enc) => enc.write(data)?,
+            #[cfg(feature = "zstd")]
+            PayloadState::Failed => return Err(io::Error::other("the compressor could not start")),
+        };
+        self.raw_len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader that hashes (blake3) and counts every byte read through it: a streamed payload is verified as it is
+/// decoded.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    count: u64,
+    /// The first I/O error met (the decoder may hide it behind its own error).
+    error: Option<io::ErrorKind>,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: blake3::Hasher::new(),
+            count: 0,
+            error: None,
+        }
+    }
+
+    /// Reads the rest of `inner` through the hash; returns how many bytes that was.
+    pub(crate) fn drain(&mut self) -> io::Result<u64> {
+        io::copy(self, &mut io::sink())
+    }
+
+    /// Bytes read so far, the payload checksum of them, and the I/O error met, if any.
+    pub(crate) fn finish(self) -> (u64, [u8; 32], Option<io::ErrorKind>) {
+        (self.count, *self.hasher.finalize().as_bytes(), self.error)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.count += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.error.get_or_insert(e.kind());
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A buffered reader of [`STREAM_BUF`] bytes over `inner`.
+pub(crate) fn stream_reader<R: Read>(inner: R) -> io::BufReader<R> {
+    io::BufReader::with_capacity(STREAM_BUF, inner)
 }
 
 /// Writes many entries atomically, each as [`write_atomic`] does, grouped by fan-out directory: each directory is
@@ -484,11 +868,22 @@ pub(crate) fn read_bounded(file: &mut File, info: &FileInfo) -> io::Result<Vec<u
 }
 
 /// Reads the entry file of `key` whole; `Ok(None)` when there is none, or when what is there is no entry that could
-/// be read safely (a link, a FIFO or other non-regular file, a file over the size bound, a sparse file): those are
-/// logged at `warn` and read as a miss, and the next write replaces them.
+/// be read safely (see [`open_file`]).
 pub(crate) fn read_file(entries: &Entries, key: &KeyHash) -> Result<Option<Vec<u8>>> {
+    let Some((mut file, info)) = open_file(entries, key)? else {
+        return Ok(None);
+    };
+    read_bounded(&mut file, &info)
+        .map(Some)
+        .map_err(|e| Error::io("read entry", entry_path(entries, key), e))
+}
+
+/// Opens the entry file of `key` for reading; `Ok(None)` when there is none, or when what is there is no entry that
+/// could be read safely (a link, a FIFO or other non-regular file, a file over the size bound, a sparse file): those
+/// are logged at `warn` and read as a miss, and the next write replaces them.
+pub(crate) fn open_file(entries: &Entries, key: &KeyHash) -> Result<Option<(File, FileInfo)>> {
     let hex = key.to_hex();
-    let (mut file, info) = match entries.dir().open_read_in(&hex[..2], &hex) {
+    let (file, info) = match entries.dir().open_read_in(&hex[..2], &hex) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -503,9 +898,7 @@ pub(crate) fn read_file(entries: &Entries, key: &KeyHash) -> Result<Option<Vec<u
         warn!(target: "bucketcache", path = %entry_path(entries, key).display(), why, "entry file not read: read as a miss; the next write replaces it");
         return Ok(None);
     }
-    read_bounded(&mut file, &info)
-        .map(Some)
-        .map_err(|e| Error::io("read entry", entry_path(entries, key), e))
+    Ok(Some((file, info)))
 }
 
 /// Reads the header bytes of the entry of `key` (see `scan::read_header_from`) and the file's length.

@@ -1,5 +1,7 @@
 //! The default backend: bincode 2 through serde.
 
+use std::io::{BufReader, Read, Write};
+
 use bincode::config::{self, Config, Configuration, Limit};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -63,18 +65,47 @@ impl BincodeBackend {
 /// How much memory a payload may claim while decoding, relative to its size.
 const CLAIM_FACTOR: usize = 64;
 
-fn decode_with<V: DeserializeOwned, C: Config>(bytes: &[u8], cfg: C) -> Result<V, BoxError> {
-    let (Bounded(value), used) = with_payload_len(bytes.len(), || {
-        bincode::serde::decode_from_slice::<Bounded<V>, C>(bytes, cfg)
-    })?;
-    if used != bytes.len() {
-        return Err(format!("{} trailing bytes after the value", bytes.len() - used).into());
+/// Where a payload is decoded from: a slice, or a buffered reader (a large entry's file).
+trait Source {
+    fn len(&self) -> usize;
+    fn decode<V: DeserializeOwned, C: Config>(self, cfg: C) -> Result<V, BoxError>;
+}
+
+impl Source for &[u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
     }
-    Ok(value)
+
+    fn decode<V: DeserializeOwned, C: Config>(self, cfg: C) -> Result<V, BoxError> {
+        let (Bounded(value), used) = with_payload_len(self.len(), || {
+            bincode::serde::decode_from_slice::<Bounded<V>, C>(self, cfg)
+        })?;
+        if used != self.len() {
+            return Err(format!("{} trailing bytes after the value", self.len() - used).into());
+        }
+        Ok(value)
+    }
+}
+
+/// A reader over a payload of a known length; the caller checks that the decode used all of it.
+struct Stream<'a, R>(&'a mut BufReader<R>, usize);
+
+impl<R: Read> Source for Stream<'_, R> {
+    fn len(&self) -> usize {
+        self.1
+    }
+
+    fn decode<V: DeserializeOwned, C: Config>(self, cfg: C) -> Result<V, BoxError> {
+        let Stream(reader, len) = self;
+        let Bounded(value) = with_payload_len(len, || {
+            bincode::serde::decode_from_reader::<Bounded<V>, _, C>(reader, cfg)
+        })?;
+        Ok(value)
+    }
 }
 
 /// Picks the smallest compiled-in claim limit that covers `CLAIM_FACTOR` times the payload.
-fn decode_limited<V: DeserializeOwned, E, I>(bytes: &[u8], cfg: Configuration<E, I>) -> Result<V, BoxError>
+fn decode_limited<V: DeserializeOwned, E, I>(src: impl Source, cfg: Configuration<E, I>) -> Result<V, BoxError>
 where
     Configuration<E, I, Limit<{ 1 << 20 }>>: Config,
     Configuration<E, I, Limit<{ 1 << 24 }>>: Config,
@@ -82,17 +113,17 @@ where
     Configuration<E, I, Limit<{ 1 << 32 }>>: Config,
     Configuration<E, I, Limit<{ 1 << 38 }>>: Config,
 {
-    let need = bytes.len().saturating_mul(CLAIM_FACTOR);
+    let need = src.len().saturating_mul(CLAIM_FACTOR);
     if need <= 1 << 20 {
-        decode_with(bytes, cfg.with_limit::<{ 1 << 20 }>())
+        src.decode(cfg.with_limit::<{ 1 << 20 }>())
     } else if need <= 1 << 24 {
-        decode_with(bytes, cfg.with_limit::<{ 1 << 24 }>())
+        src.decode(cfg.with_limit::<{ 1 << 24 }>())
     } else if need <= 1 << 28 {
-        decode_with(bytes, cfg.with_limit::<{ 1 << 28 }>())
+        src.decode(cfg.with_limit::<{ 1 << 28 }>())
     } else if need <= 1 << 32 {
-        decode_with(bytes, cfg.with_limit::<{ 1 << 32 }>())
+        src.decode(cfg.with_limit::<{ 1 << 32 }>())
     } else {
-        decode_with(bytes, cfg.with_limit::<{ 1 << 38 }>())
+        src.decode(cfg.with_limit::<{ 1 << 38 }>())
     }
 }
 
@@ -119,6 +150,24 @@ impl Backend for BincodeBackend {
             decode_limited(bytes, config::standard().with_fixed_int_encoding())
         } else {
             decode_limited(bytes, config::standard())
+        }
+    }
+
+    fn encode_to<V: Serialize + ?Sized, W: Write>(&self, value: &V, out: &mut W) -> Result<(), BoxError> {
+        let r = if self.config.fixed_int_encoding {
+            bincode::serde::encode_into_std_write(value, out, config::standard().with_fixed_int_encoding())
+        } else {
+            bincode::serde::encode_into_std_write(value, out, config::standard())
+        };
+        r.map(drop).map_err(Into::into)
+    }
+
+    fn decode_from<V: DeserializeOwned, R: Read>(&self, reader: &mut BufReader<R>, len: u64) -> Result<V, BoxError> {
+        let src = Stream(reader, usize::try_from(len)?);
+        if self.config.fixed_int_encoding {
+            decode_limited(src, config::standard().with_fixed_int_encoding())
+        } else {
+            decode_limited(src, config::standard())
         }
     }
 

@@ -66,6 +66,15 @@ impl Backend for JsonBackend {
         Ok(serde_json::from_slice(bytes)?)
     }
 
+    fn encode_to<V: Serialize + ?Sized, W: std::io::Write>(&self, value: &V, out: &mut W) -> Result<(), BoxError> {
+        if self.config.pretty {
+            serde_json::to_writer_pretty(out, value)?;
+        } else {
+            serde_json::to_writer(out, value)?;
+        }
+        Ok(())
+    }
+
     fn hint(&self, error: &BoxError) -> &'static str {
         match error.downcast_ref::<serde_json::Error>() {
             Some(e) if e.to_string().contains("key must be a string") => {

@@ -46,6 +46,35 @@ pub trait Backend: Send + Sync + 'static {
     /// When the bytes are not an encoding of a `V`.
     fn decode<V: DeserializeOwned>(&self, bytes: &[u8]) -> Result<V, BoxError>;
 
+    /// Writes the encoding of `value` to `out` (a buffered writer), for a large entry streamed into its file. The
+    /// default encodes into a buffer with [`Backend::encode`] and writes it; override it to encode without one.
+    ///
+    /// # Errors
+    /// When the value cannot be represented in this format, or `out` fails.
+    fn encode_to<V: Serialize + ?Sized, W: std::io::Write>(&self, value: &V, out: &mut W) -> Result<(), BoxError> {
+        let mut buf = Vec::new();
+        self.encode(value, &mut buf)?;
+        out.write_all(&buf)?;
+        Ok(())
+    }
+
+    /// Decodes a whole payload of `len` bytes read from `reader`, for a large entry read from its file. It may stop
+    /// before the end of the payload: the caller treats unread bytes as trailing bytes (an error). The default reads
+    /// the `len` bytes into one buffer and calls [`Backend::decode`]; override it to decode without the buffer.
+    ///
+    /// # Errors
+    /// When the bytes are not an encoding of a `V`, or `reader` fails.
+    fn decode_from<V: DeserializeOwned, R: std::io::Read>(
+        &self,
+        reader: &mut std::io::BufReader<R>,
+        len: u64,
+    ) -> Result<V, BoxError> {
+        use std::io::Read as _;
+        let mut buf = Vec::with_capacity(usize::try_from(len)?);
+        reader.take(len).read_to_end(&mut buf)?;
+        self.decode(&buf)
+    }
+
     /// A suggestion to append to an encode or decode error (starting with "; "), or "" for none.
     fn hint(&self, _error: &BoxError) -> &'static str {
         ""

@@ -71,6 +71,15 @@ impl Backend for MessagePackBackend {
         Ok(())
     }
 
+    fn encode_to<V: Serialize + ?Sized, W: std::io::Write>(&self, value: &V, out: &mut W) -> Result<(), BoxError> {
+        if self.config.struct_map {
+            rmp_serde::encode::write_named(out, value)?;
+        } else {
+            rmp_serde::encode::write(out, value)?;
+        }
+        Ok(())
+    }
+
     fn decode<V: DeserializeOwned>(&self, bytes: &[u8]) -> Result<V, BoxError> {
         // Reading from the slice (not an io::Read) keeps declared lengths from allocating past the payload.
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);

@@ -106,6 +106,52 @@ impl Sink for HashSink {
     }
 }
 
+/// A buffer that turns into a [`HashSink`] once it holds more than `limit` bytes: a small key keeps its bytes (for
+/// the memo), a large one streams into the hasher in constant memory. The hash is that of the bytes either way.
+pub(crate) struct SpillSink {
+    pub(crate) buf: Vec<u8>,
+    limit: usize,
+    template: blake3::Hasher,
+    spilled: Option<HashSink>,
+}
+
+impl SpillSink {
+    /// A sink over `buf` (emptied), spilling into `hasher` past `limit` bytes.
+    pub(crate) fn new(mut buf: Vec<u8>, limit: usize, hasher: blake3::Hasher) -> Self {
+        buf.clear();
+        SpillSink {
+            buf,
+            limit,
+            template: hasher,
+            spilled: None,
+        }
+    }
+
+    /// The hash, when the bytes spilled into the hasher; `None` when they are all in `buf`.
+    pub(crate) fn spilled_hash(&mut self) -> Option<[u8; 32]> {
+        self.spilled.take().map(HashSink::finalize)
+    }
+}
+
+impl Sink for SpillSink {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(h) = self.spilled.as_mut() {
+            h.put(bytes);
+            return;
+        }
+        if self.buf.len() + bytes.len() <= self.limit {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        let mut h = HashSink::new(self.template.clone());
+        h.put(&self.buf);
+        h.put(bytes);
+        self.buf.clear();
+        self.spilled = Some(h);
+    }
+}
+
 /// The error a key's `Serialize` implementation can raise.
 #[derive(Debug)]
 pub(crate) struct KeyEncodeError(pub(crate) String);

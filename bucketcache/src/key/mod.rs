@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use encoder::{Encoder, HashSink};
+use encoder::{Encoder, HashSink, SpillSink};
 
 /// Version of the key encoding. Part of the hash's domain key: changing it changes every key.
 pub const KEY_FORMAT_VERSION: u32 = 1;
@@ -159,8 +159,9 @@ pub fn canonical_key_bytes<T: Serialize + ?Sized>(key: &T) -> Result<Vec<u8>> {
 /// Small keys (up to 256 canonical bytes) are looked up in a per-thread memo of recent hashes first, so calling a
 /// memoized function again with the same arguments costs an encoding and a table probe, not a blake3 hash.
 ///
-/// Memory use is the size of the encoding; for keys holding large buffers use [`StreamingDefaultKeyMaker`], which
-/// gives the same hashes.
+/// An encoding up to 64 KiB is built in a reused per-thread buffer; a larger one (a key holding a big buffer) streams
+/// into the hasher past that point, so memory stays bounded; the hash is the same either way, and the same as
+/// [`StreamingDefaultKeyMaker`]'s.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultKeyMaker;
 
@@ -174,12 +175,16 @@ impl DefaultKeyMaker {
 impl KeyMaker for DefaultKeyMaker {
     fn make_key<T: Serialize + ?Sized>(&self, key: &T) -> Result<KeyHash> {
         with_scratch(|buf| {
-            let mut enc = Encoder::new(buf);
-            let r = key
-                .serialize(&mut enc)
-                .map_err(key_error)
-                .map(|()| KeyHash(memo::hash_memoized(&enc.sink, hash_canonical)));
-            (enc.into_sink(), r)
+            // Past SCRATCH_KEEP bytes the encoding streams into the hasher: a large argument is hashed in constant
+            // memory (the same hash: blake3 of the same bytes).
+            let mut enc = Encoder::new(SpillSink::new(buf, SCRATCH_KEEP, key_hasher()));
+            let r = key.serialize(&mut enc).map_err(key_error).map(|()| {
+                KeyHash(match enc.sink.spilled_hash() {
+                    Some(h) => h,
+                    None => memo::hash_memoized(&enc.sink.buf, hash_canonical),
+                })
+            });
+            (enc.into_sink().buf, r)
         })
     }
 
@@ -241,5 +246,19 @@ mod tests {
         let (c, bytes) = DefaultKeyMaker.make_key_with_bytes(&(1u32, "x", &big)).expect("hash");
         assert_eq!(a, c);
         assert!(bytes.is_some());
+        // Around the point where the default key maker stops buffering and streams into the hasher.
+        for len in (SCRATCH_KEEP - 40..SCRATCH_KEEP + 40).chain([0, 1, 4096, 3 * SCRATCH_KEEP]) {
+            let v = vec![7u8; len];
+            assert_eq!(
+                DefaultKeyMaker.make_key(&v).expect("hash"),
+                StreamingDefaultKeyMaker.make_key(&v).expect("hash"),
+                "{len} bytes"
+            );
+            assert_eq!(
+                DefaultKeyMaker.make_key(&("s", &v)).expect("hash"),
+                KeyHash(hash_canonical(&canonical_key_bytes(&("s", &v)).expect("bytes"))),
+                "{len} bytes"
+            );
+        }
     }
 }
