@@ -281,25 +281,30 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             #bucket
             #[allow(unused_imports)]
             use #p::{ViaSerialize as _, ViaNotSerialize as _, ViaSelfNotSerialize as _};
+            let __bucketcache_key = #p::CallKey {
+                function: __bucketcache_function,
+                code: #code,
+                mode: #mode,
+                shape: #type_shape,
+                types: &[#(#types),*],
+                args: #p::Args(#arg_list),
+            };
             let __bucketcache_call = #p::Call::new(
                 __bucketcache_bucket,
                 __bucketcache_function,
                 #lifetime,
-                &#p::CallKey {
-                    function: __bucketcache_function,
-                    code: #code,
-                    mode: #mode,
-                    shape: #type_shape,
-                    types: &[#(#types),*],
-                    args: #p::Args(#arg_list),
-                },
-            )#cross_process;
+                &__bucketcache_key,
+            )#cross_process.observe({
+                static __BUCKETCACHE_STATS: #p::FnStats = #p::FnStats::new();
+                &__BUCKETCACHE_STATS
+            }, #code);
             match #begin {
                 #p::Step::Hit(__bucketcache_hit) => {
                     #on_hit
                     __bucketcache_hit.value
                 }
                 #p::Step::Run(__bucketcache_guard) => {
+                    __bucketcache_call.run_begins(&__bucketcache_key);
                     let __bucketcache_value: #ret = #run;
                     #store;
                     ::core::mem::drop(__bucketcache_guard);

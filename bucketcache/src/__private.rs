@@ -35,6 +35,8 @@ pub use serde;
 
 use crate::flight::{self, Flight, Join};
 use crate::lock::{CrossFlight, CrossFlightGuard};
+pub use crate::stats::FnStats;
+use crate::stats::MissReason;
 
 /// Version of the layout of [`CallKey`]; part of every attribute key.
 ///
@@ -593,6 +595,10 @@ where
 /// `Some(bucket)` for `bucket = EXPR`.
 #[inline]
 pub fn user_bucket<B: Backend, K: KeyMaker>(b: &(impl AsBucket<B, K> + ?Sized)) -> Option<&Bucket<B, K>> {
+    // Disabled (`disable.rs`): no bucket, so the call runs its body. The one check per call.
+    if crate::disable::is_disabled() {
+        return None;
+    }
     Some(b.as_bucket())
 }
 
@@ -600,12 +606,18 @@ impl<B: Backend + Default> SiteBucket<B> {
     /// The shared bucket in `dir` (for `path = "dir"`).
     #[inline]
     pub fn at(&self, dir: &'static str) -> Option<&'static Bucket<B>> {
+        if crate::disable::is_disabled() {
+            return None;
+        }
         self.get(|| PathBuf::from(dir))
     }
 
     /// The shared bucket in [`default_cache_dir`].
     #[inline]
     pub fn default_dir(&self) -> Option<&'static Bucket<B>> {
+        if crate::disable::is_disabled() {
+            return None;
+        }
         self.get(default_cache_dir)
     }
 }
@@ -621,6 +633,8 @@ pub struct Call<'b, B: Backend, K: KeyMaker> {
     /// How long to wait for another process computing the key (`cross_process = "..."`); `None` with
     /// `cross_process = false`.
     cross_wait: Option<Duration>,
+    /// Counters, miss reasons and what a store records (`call/observe.rs`).
+    obs: crate::call::observe::Observe,
 }
 
 /// What [`Call::begin`] decided.
@@ -662,7 +676,18 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             function,
             lifetime,
             cross_wait: Some(crate::DEFAULT_FLIGHT_WAIT_LIMIT),
+            obs: crate::call::observe::Observe::default(),
         }
+    }
+
+    /// Sets the function's counters (the `static` its expansion defines) and its code version string (what
+    /// entries record, and what miss reasons compare).
+    #[must_use]
+    #[inline]
+    pub fn observe(mut self, stats: &'static FnStats, code: &'static str) -> Self {
+        self.obs.counters = Some(stats.counters(self.function));
+        self.obs.code = Some(code);
+        self
     }
 
     /// Sets the cross-process single flight (`cross_process = ...`): `Some(limit)` waits up to `limit` for another
@@ -702,14 +727,23 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         match bucket.lookup::<S::Stored>(key) {
             Ok(Some(hit)) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, source = ?hit.source, "cache hit");
+                self.obs.hit(bucket, &hit);
                 Some(hit.map(S::restore))
             }
-            Ok(None) => None,
+            Ok(None) => {
+                let noted = crate::call::observe::take_noted(key);
+                self.obs.note(noted.unwrap_or(MissReason::NewArguments));
+                None
+            }
             Err(e) if *reported => {
                 debug!(target: "bucketcache", function = self.function, error = %e, "cached entry still unusable");
                 None
             }
             Err(e) => {
+                self.obs.note(match e {
+                    crate::Error::Decode { .. } => MissReason::OtherType,
+                    _ => MissReason::Corrupt,
+                });
                 *reported = true;
                 warn!(target: "bucketcache", function = self.function, error = %e, "cached entry unusable; the function runs and replaces it");
                 None
@@ -729,6 +763,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         };
         if nocache {
             debug!(target: "bucketcache", function = self.function, "nocache: running");
+            self.obs.note(MissReason::NoCache);
             return Err(Step::Run(RunGuard::default()));
         }
         match self.lookup::<R, S>(bucket, &key, reported) {
@@ -819,9 +854,70 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             debug!(target: "bucketcache", function = self.function, "result not cached (Err or None)");
             return;
         };
-        if let Err(e) = bucket.insert_typed(key, stored, Some(self.function), self.lifetime) {
-            warn!(target: "bucketcache", function = self.function, error = %e, "cannot store the result; it is returned uncached");
+        let mut opts = crate::WriteOptions::default().function(self.function);
+        opts.lifetime = self.lifetime;
+        if let Some(started) = self.obs.started.get() {
+            opts = opts.cost(started.elapsed());
         }
+        if let Some(call) = self.obs.call_hash.get() {
+            opts = opts.call(*call);
+        }
+        if let Some(code) = self.obs.code {
+            opts = opts.code(crate::call::observe::code_digest(code));
+        }
+        match bucket.insert_with(key, stored, &opts) {
+            Ok(stored) => {
+                self.obs.count_store(bucket, Some(stored.file_len));
+                if let Some(code) = self.obs.code {
+                    crate::call::observe::record_version(bucket, self.function, code);
+                }
+            }
+            Err(e) => {
+                self.obs.count_store(bucket, None);
+                warn!(target: "bucketcache", function = self.function, error = %e, "cannot store the result; it is returned uncached");
+            }
+        }
+    }
+
+    /// Called when the body is about to run (after [`Call::begin`] returned [`Step::Run`]), with the call's key:
+    /// decides and counts the miss's reason (logged at `debug`), computes the code-independent call hash the
+    /// entry will record, and starts the clock for its cost. Miss path only.
+    pub fn run_begins<A: Serialize>(&self, key: &CallKey<'_, A>) {
+        let (Some(bucket), Some(hash)) = (self.bucket, self.key) else {
+            return;
+        };
+        let _ = self.obs.started.set(std::time::Instant::now());
+        let mut reason = self.obs.reason().unwrap_or(MissReason::NewArguments);
+        if reason == MissReason::NewArguments && self.code_changed(bucket, key) {
+            reason = MissReason::CodeChanged;
+        }
+        self.obs.count_miss(bucket, reason);
+        debug!(target: "bucketcache", function = self.function, hash = %hash, %reason, "cache miss");
+        let identity = crate::call::observe::CallIdentity {
+            function: key.function,
+            types: key.types,
+            args: &key.args,
+        };
+        if let Ok(call) = bucket.key_hash(&identity) {
+            let _ = self.obs.call_hash.set(call);
+        }
+    }
+
+    /// Whether an entry for these arguments exists under another code version recorded for the function.
+    fn code_changed<A: Serialize>(&self, bucket: &Bucket<B, K>, key: &CallKey<'_, A>) -> bool {
+        let (others, _) = crate::call::observe::other_versions(bucket, self.function, key.code);
+        others.iter().any(|code| {
+            let site = crate::site::digest_of(key.function, code, key.mode, key.shape, key.types);
+            let under = crate::call::observe::KeyUnder {
+                version: CALL_KEY_VERSION,
+                site,
+                args: &key.args,
+            };
+            bucket
+                .key_hash(&under)
+                .and_then(|h| bucket.contains_hash(&h))
+                .unwrap_or(false)
+        })
     }
 
     /// The callback's view of a hit.
@@ -834,6 +930,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             written: hit.written,
             key_hash: self.key.unwrap_or(KeyHash([0; 32])),
             source: hit.source,
+            code_version: self.obs.code,
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
     pub(crate) bound: Bound,
     /// The shared tier behind the directory, with its failure policy (tier/).
     pub(crate) shared: Option<Guarded>,
+    /// The attribute's counters for calls through this bucket (stats.rs).
+    pub(crate) counters: crate::stats::Counters,
 }
 
 /// Where a hit was served from.
@@ -107,6 +109,9 @@ pub struct Stored {
 pub struct BucketStats {
     /// The shared tier's counters, when one is attached.
     pub shared: Option<SharedStats>,
+    /// What the `#[bucket_cache]` functions using this bucket did: hits by tier, misses by reason, stores, bytes
+    /// written, time saved (direct `get`/`insert` calls are not counted).
+    pub calls: crate::stats::CacheStats,
 }
 
 /// How to write one entry, beyond its key and value: see [`Bucket::insert_with`].
@@ -243,6 +248,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             clock: p.clock,
             log_full_keys: p.log_full_keys,
             bound: Bound::new(p.bound),
+            counters: crate::stats::Counters::new(),
             shared: p.shared,
         }
     }
@@ -403,9 +409,11 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             return self.load_shared(key, stamp);
         };
         let Some((header, payload_at)) = self.check_file(&path.display(), key, &file) else {
+            crate::call::observe::note(key, crate::stats::MissReason::Corrupt);
             return Ok(None);
         };
         if header.is_expired_at(self.now_ms()) {
+            crate::call::observe::note(key, crate::stats::MissReason::Expired);
             self.expire(key);
             return Ok(None);
         }
@@ -539,6 +547,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     pub fn stats(&self) -> BucketStats {
         BucketStats {
             shared: self.shared.as_ref().map(Guarded::stats),
+            calls: self.counters.snapshot(),
         }
     }
 

@@ -206,11 +206,13 @@ mod backend;
 mod bound;
 mod bucket;
 mod builder;
+mod call;
 mod call_info;
 mod clock;
 mod default_bucket;
 mod deferred;
 mod dirfd;
+mod disable;
 pub mod entry;
 mod error;
 mod flight;
@@ -220,6 +222,7 @@ mod memory;
 mod prune;
 pub mod scan;
 mod site;
+mod stats;
 pub mod store;
 pub mod tier;
 
@@ -239,6 +242,7 @@ pub use call_info::{CachedCallInfo, CallArg};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use default_bucket::{default_cache_dir, BUCKETCACHE_DIR_VAR};
 pub use deferred::{deferred_write, DeferredWriteBucket};
+pub use disable::{disable, disabled, enable, is_disabled, reread_env, DisabledGuard, BUCKETCACHE_DISABLE_VAR};
 pub use error::{BoxError, Error, Result};
 pub use key::{
     canonical_key_bytes, default_key_hash, DefaultKeyMaker, KeyHash, KeyMaker, StreamingDefaultKeyMaker,
@@ -246,6 +250,7 @@ pub use key::{
 };
 pub use lock::{CrossFlight, CrossFlightGuard, FlightRole, DEFAULT_FLIGHT_WAIT_LIMIT};
 pub use prune::PrunedFilesInfo;
+pub use stats::{stats, CacheStats, Counters, FunctionStats, MissCounts, MissReason, Stats};
 pub use store::Durability;
 pub use tier::lease::{LeaseGuard, SharedFlight};
 #[cfg(feature = "redis")]
