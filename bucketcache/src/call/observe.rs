@@ -133,10 +133,11 @@ impl Observe {
         bucket.counters.hit(hit.source, hit.cost);
     }
 
-    /// Notes the reason of a miss (the last one noted is counted when the body runs).
+    /// Notes the reason of a miss. The first one noted is kept: the call's first lookup saw the entry as it was
+    /// (a lookup that finds an expired entry removes it, so the next lookup of the same call finds none).
     pub(crate) fn note(&self, reason: MissReason) {
         if let Ok(mut r) = self.reason.lock() {
-            *r = Some(reason);
+            r.get_or_insert(reason);
         }
     }
 
