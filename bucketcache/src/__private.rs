@@ -657,6 +657,7 @@ pub struct RunGuard {
 impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
     /// Hashes `key`. Without a bucket, or when the key cannot be hashed (logged at `warn`), the call runs
     /// uncached.
+    #[inline]
     pub fn new<A: Serialize>(
         bucket: Option<&'b Bucket<B, K>>,
         function: &'static str,
@@ -856,11 +857,11 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         };
         let mut opts = crate::WriteOptions::default().function(self.function);
         opts.lifetime = self.lifetime;
-        if let Some(started) = self.obs.started.get() {
-            opts = opts.cost(started.elapsed());
-        }
-        if let Some(call) = self.obs.call_hash.get() {
-            opts = opts.call(*call);
+        if let Some(run) = self.obs.run.get() {
+            opts = opts.cost(run.started.elapsed());
+            if let Some(call) = run.call_hash {
+                opts = opts.call(call);
+            }
         }
         if let Some(code) = self.obs.code {
             opts = opts.code(crate::call::observe::code_digest(code));
@@ -886,7 +887,6 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         let (Some(bucket), Some(hash)) = (self.bucket, self.key) else {
             return;
         };
-        let _ = self.obs.started.set(std::time::Instant::now());
         let mut reason = self.obs.reason().unwrap_or(MissReason::NewArguments);
         if reason == MissReason::NewArguments && self.code_changed(bucket, key) {
             reason = MissReason::CodeChanged;
@@ -898,9 +898,11 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             types: key.types,
             args: &key.args,
         };
-        if let Ok(call) = bucket.key_hash(&identity) {
-            let _ = self.obs.call_hash.set(call);
-        }
+        let call_hash = bucket.key_hash(&identity).ok();
+        let _ = self.obs.run.set(Box::new(crate::call::observe::RunStart {
+            started: std::time::Instant::now(),
+            call_hash,
+        }));
     }
 
     /// Whether an entry for these arguments exists under another code version recorded for the function.

@@ -111,8 +111,11 @@ impl Counters {
     pub fn hit(&self, source: HitSource, cost: Option<Duration>) {
         self.hits[source_index(source)].fetch_add(1, Ordering::Relaxed);
         if let Some(c) = cost {
-            self.saved_us
-                .fetch_add(u64::try_from(c.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            let us = c
+                .as_secs()
+                .saturating_mul(1_000_000)
+                .saturating_add(u64::from(c.subsec_micros()));
+            self.saved_us.fetch_add(us, Ordering::Relaxed);
         }
     }
 

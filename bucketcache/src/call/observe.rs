@@ -20,6 +20,7 @@ use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -108,19 +109,26 @@ impl<A: Serialize> Serialize for CallIdentity<'_, A> {
     }
 }
 
-/// A call's observations, kept in `Call`.
+/// A call's observations, kept in `Call`: small, since every call (a hit too) builds and moves one.
 #[derive(Debug, Default)]
 pub struct Observe {
     /// The function's counters (`None` before the attribute sets them).
     pub(crate) counters: Option<&'static Counters>,
     /// The code version string.
     pub(crate) code: Option<&'static str>,
-    /// The reason of the last miss of this call's lookups.
-    pub(crate) reason: Mutex<Option<MissReason>>,
-    /// When the body began to run.
-    pub(crate) started: OnceLock<Instant>,
-    /// The code-independent call hash, computed before the body runs.
-    pub(crate) call_hash: OnceLock<KeyHash>,
+    /// The reason of this call's first miss: 0 none, else [`MissReason::ALL`]'s index + 1.
+    reason: AtomicU8,
+    /// Set when the body begins to run (miss path only).
+    pub(crate) run: OnceLock<Box<RunStart>>,
+}
+
+/// What a call knows when its body begins to run.
+#[derive(Debug)]
+pub(crate) struct RunStart {
+    /// When.
+    pub(crate) started: Instant,
+    /// The code-independent call hash (`None` when the arguments could not be hashed).
+    pub(crate) call_hash: Option<KeyHash>,
 }
 
 impl Observe {
@@ -136,14 +144,21 @@ impl Observe {
     /// Notes the reason of a miss. The first one noted is kept: the call's first lookup saw the entry as it was
     /// (a lookup that finds an expired entry removes it, so the next lookup of the same call finds none).
     pub(crate) fn note(&self, reason: MissReason) {
-        if let Ok(mut r) = self.reason.lock() {
-            r.get_or_insert(reason);
-        }
+        let code = MissReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| i as u8 + 1);
+        let _ = self
+            .reason
+            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// The noted reason.
     pub(crate) fn reason(&self) -> Option<MissReason> {
-        self.reason.lock().ok().and_then(|r| *r)
+        match self.reason.load(Ordering::Relaxed) {
+            0 => None,
+            n => MissReason::ALL.get(usize::from(n) - 1).copied(),
+        }
     }
 
     /// Counts a miss for the function and the bucket.
