@@ -713,6 +713,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         match bucket.begin_cross_process_flight_after_miss::<S::Stored>(key, limit) {
             CrossFlight::Hit(hit) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, "computed by another process");
+                self.obs.hit(bucket, &hit);
                 Step::Hit(hit.map(S::restore))
             }
             CrossFlight::Compute(cross) => Step::Run(RunGuard {
