@@ -103,6 +103,10 @@ pub struct LsArgs {
     /// Reverse the order.
     #[arg(long, short = 'r')]
     pub reverse: bool,
+    /// Only entries of superseded code versions (a function whose entries carry more than one code version: all
+    /// but the version written most recently).
+    #[arg(long)]
+    pub superseded: bool,
 }
 
 /// How `ls` orders entries.
@@ -130,6 +134,10 @@ pub struct PruneArgs {
     /// Report what would be removed, and remove nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// Also remove the entries of superseded code versions (a function whose entries carry more than one code
+    /// version: all but the version written most recently).
+    #[arg(long)]
+    pub superseded: bool,
 }
 
 #[cfg(test)]

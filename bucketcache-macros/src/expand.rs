@@ -184,6 +184,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     // Every token of such an expression carries the user's span (`#p` too): an expression mixing spans is
     // reported at the attribute instead of at the argument.
     let mut hashed: Vec<TokenStream> = Vec::new();
+    let mut sets: Vec<TokenStream> = Vec::new();
     if m.hashes_self() {
         if let Some(s) = &self_ref {
             let span = m
@@ -202,9 +203,17 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             let ty = &prm.node.ty;
             // A top-level `HashSet` is hashed in a canonical order (`SetKey`).
             let span = name.span();
+            // A set's `SetKey` is bound to a local first: the key outlives its statement (`run_begins`).
+            let set_local = quote::format_ident!("__bucketcache_set_{}", sets.len(), span = span);
             let value = match set_arg(ty) {
-                Some(true) => quote_spanned!(span=> &::bucketcache::__private::set_key(#name)),
-                Some(false) => quote_spanned!(span=> &::bucketcache::__private::set_key(&#name)),
+                Some(true) => {
+                    sets.push(quote_spanned!(span=> let #set_local = ::bucketcache::__private::set_key(#name);));
+                    quote_spanned!(span=> &#set_local)
+                }
+                Some(false) => {
+                    sets.push(quote_spanned!(span=> let #set_local = ::bucketcache::__private::set_key(&#name);));
+                    quote_spanned!(span=> &#set_local)
+                }
                 None => quote_spanned!(span=> &#name),
             };
             hashed.push(quote_spanned!(span=> (&::bucketcache::__private::KeyWrap(#value)).__bucketcache_key()));
@@ -287,25 +296,31 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             #bucket
             #[allow(unused_imports)]
             use #p::{ViaSerialize as _, ViaNotSerialize as _, ViaSelfNotSerialize as _};
+            #(#sets)*
+            let __bucketcache_key = #p::CallKey {
+                function: __bucketcache_function,
+                code: #code,
+                mode: #mode,
+                shape: #type_shape,
+                types: &[#(#types),*],
+                args: #p::Args(#arg_list),
+            };
             let __bucketcache_call = #p::Call::new(
                 __bucketcache_bucket,
                 __bucketcache_function,
                 #lifetime,
-                &#p::CallKey {
-                    function: __bucketcache_function,
-                    code: #code,
-                    mode: #mode,
-                    shape: #type_shape,
-                    types: &[#(#types),*],
-                    args: #p::Args(#arg_list),
-                },
-            )#cross_process;
+                &__bucketcache_key,
+            )#cross_process.observe({
+                static __BUCKETCACHE_STATS: #p::FnStats = #p::FnStats::new();
+                &__BUCKETCACHE_STATS
+            }, #code);
             match #begin {
                 #p::Step::Hit(__bucketcache_hit) => {
                     #on_hit
                     __bucketcache_hit.value
                 }
                 #p::Step::Run(__bucketcache_guard) => {
+                    __bucketcache_call.run_begins(&__bucketcache_key);
                     let __bucketcache_value: #ret = #run;
                     #store;
                     ::core::mem::drop(__bucketcache_guard);

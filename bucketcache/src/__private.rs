@@ -36,6 +36,8 @@ pub use serde;
 
 use crate::flight::{self, Flight, Join};
 use crate::lock::{CrossFlight, CrossFlightGuard};
+pub use crate::stats::FnStats;
+use crate::stats::MissReason;
 
 /// Version of the layout of [`CallKey`]; part of every attribute key.
 ///
@@ -567,6 +569,10 @@ pub fn shape_of<R, S: Shape<R>>(_: &S) -> ShapeFn {
 /// through any number of `Deref`s ([`AsTarget`]).
 #[inline]
 pub fn user_bucket<T: AsTarget + ?Sized>(b: &T) -> Option<&T::Target> {
+    // Disabled (`disable.rs`): no bucket, so the call runs its body. The one check per call.
+    if crate::disable::is_disabled() {
+        return None;
+    }
     Some(b.as_target())
 }
 
@@ -574,12 +580,18 @@ impl<B: Backend + Default> SiteBucket<B> {
     /// The shared bucket in `dir` (for `path = "dir"`).
     #[inline]
     pub fn at(&self, dir: &'static str) -> Option<&SharedBucket<B>> {
+        if crate::disable::is_disabled() {
+            return None;
+        }
         self.get(|| PathBuf::from(dir))
     }
 
     /// The shared bucket in [`default_cache_dir`].
     #[inline]
     pub fn default_dir(&self) -> Option<&SharedBucket<B>> {
+        if crate::disable::is_disabled() {
+            return None;
+        }
         self.get(default_cache_dir)
     }
 }
@@ -596,6 +608,8 @@ pub struct Call<'b, T: CallTarget> {
     /// How long to wait for another process computing the key (`cross_process = "..."`); `None` with
     /// `cross_process = false`.
     cross_wait: Option<Duration>,
+    /// Counters, miss reasons and what a store records (`call/observe.rs`).
+    obs: crate::call::observe::Observe,
 }
 
 /// What [`Call::begin`] decided.
@@ -620,6 +634,7 @@ pub struct RunGuard {
 impl<'b, T: CallTarget> Call<'b, T> {
     /// Hashes `key`. Without a bucket, or when the key cannot be hashed (logged at `warn`), the call runs
     /// uncached.
+    #[inline]
     pub fn new<A: Serialize>(
         bucket: Option<&'b T>,
         function: &'static str,
@@ -639,7 +654,18 @@ impl<'b, T: CallTarget> Call<'b, T> {
             function,
             lifetime,
             cross_wait: Some(crate::DEFAULT_FLIGHT_WAIT_LIMIT),
+            obs: crate::call::observe::Observe::default(),
         }
+    }
+
+    /// Sets the function's counters (the `static` its expansion defines) and its code version string (what
+    /// entries record, and what miss reasons compare).
+    #[must_use]
+    #[inline]
+    pub fn observe(mut self, stats: &'static FnStats, code: &'static str) -> Self {
+        self.obs.counters = Some(stats.counters(self.function));
+        self.obs.code = Some(code);
+        self
     }
 
     /// Sets the cross-process single flight (`cross_process = ...`): `Some(limit)` waits up to `limit` for another
@@ -665,6 +691,7 @@ impl<'b, T: CallTarget> Call<'b, T> {
         match bucket.begin_cross_process_flight_after_miss::<S::Stored>(key, limit) {
             CrossFlight::Hit(hit) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, "computed by another process");
+                self.obs.hit(bucket.bucket(), &hit);
                 Step::Hit(hit.map(S::restore))
             }
             // Other machines: the shared tier's lease (none without a shared tier; async calls never wait).
@@ -688,14 +715,23 @@ impl<'b, T: CallTarget> Call<'b, T> {
         match bucket.lookup::<S::Stored>(key) {
             Ok(Some(hit)) => {
                 debug!(target: "bucketcache", function = self.function, hash = %key, source = ?hit.source, "cache hit");
+                self.obs.hit(bucket.bucket(), &hit);
                 Some(hit.map(S::restore))
             }
-            Ok(None) => None,
+            Ok(None) => {
+                let noted = crate::call::observe::take_noted(key);
+                self.obs.note(noted.unwrap_or(MissReason::NewArguments));
+                None
+            }
             Err(e) if *reported => {
                 debug!(target: "bucketcache", function = self.function, error = %e, "cached entry still unusable");
                 None
             }
             Err(e) => {
+                self.obs.note(match e {
+                    crate::Error::Decode { .. } => MissReason::OtherType,
+                    _ => MissReason::Corrupt,
+                });
                 *reported = true;
                 warn!(target: "bucketcache", function = self.function, error = %e, "cached entry unusable; the function runs and replaces it");
                 None
@@ -711,6 +747,7 @@ impl<'b, T: CallTarget> Call<'b, T> {
         };
         if nocache {
             debug!(target: "bucketcache", function = self.function, "nocache: running");
+            self.obs.note(MissReason::NoCache);
             return Err(Step::Run(RunGuard::default()));
         }
         match self.lookup::<R, S>(bucket, &key, reported) {
@@ -801,9 +838,71 @@ impl<'b, T: CallTarget> Call<'b, T> {
             debug!(target: "bucketcache", function = self.function, "result not cached (Err or None)");
             return;
         };
-        if let Err(e) = bucket.insert_typed(key, stored, Some(self.function), self.lifetime) {
-            warn!(target: "bucketcache", function = self.function, error = %e, "cannot store the result; it is returned uncached");
+        let mut opts = crate::WriteOptions::default().function(self.function);
+        opts.lifetime = self.lifetime;
+        if let Some(run) = self.obs.run.get() {
+            opts = opts.cost(run.started.elapsed());
+            if let Some(call) = run.call_hash {
+                opts = opts.call(call);
+            }
         }
+        if let Some(code) = self.obs.code {
+            opts = opts.code(crate::call::observe::code_digest(code));
+        }
+        match bucket.insert_with(key, stored, &opts) {
+            Ok(bytes) => {
+                self.obs.count_store(bucket.bucket(), Some(bytes));
+                if let Some(code) = self.obs.code {
+                    crate::call::observe::record_version(bucket.bucket(), self.function, code);
+                }
+            }
+            Err(e) => {
+                self.obs.count_store(bucket.bucket(), None);
+                warn!(target: "bucketcache", function = self.function, error = %e, "cannot store the result; it is returned uncached");
+            }
+        }
+    }
+
+    /// Called when the body is about to run (after [`Call::begin`] returned [`Step::Run`]), with the call's key:
+    /// decides and counts the miss's reason (logged at `debug`), computes the code-independent call hash the
+    /// entry will record, and starts the clock for its cost. Miss path only.
+    pub fn run_begins<A: Serialize>(&self, key: &CallKey<'_, A>) {
+        let (Some(bucket), Some(hash)) = (self.bucket, self.key) else {
+            return;
+        };
+        let mut reason = self.obs.reason().unwrap_or(MissReason::NewArguments);
+        if reason == MissReason::NewArguments && self.code_changed(bucket.bucket(), key) {
+            reason = MissReason::CodeChanged;
+        }
+        self.obs.count_miss(bucket.bucket(), reason);
+        debug!(target: "bucketcache", function = self.function, hash = %hash, %reason, "cache miss");
+        let identity = crate::call::observe::CallIdentity {
+            function: key.function,
+            types: key.types,
+            args: &key.args,
+        };
+        let call_hash = bucket.key_hash(&identity).ok();
+        let _ = self.obs.run.set(Box::new(crate::call::observe::RunStart {
+            started: std::time::Instant::now(),
+            call_hash,
+        }));
+    }
+
+    /// Whether an entry for these arguments exists under another code version recorded for the function.
+    fn code_changed<A: Serialize>(&self, bucket: &Bucket<T::Backend, T::KeyMaker>, key: &CallKey<'_, A>) -> bool {
+        let (others, _) = crate::call::observe::other_versions(bucket, self.function, key.code);
+        others.iter().any(|code| {
+            let site = crate::site::digest_of(key.function, code, key.mode, key.shape, key.types);
+            let under = crate::call::observe::KeyUnder {
+                version: CALL_KEY_VERSION,
+                site,
+                args: &key.args,
+            };
+            bucket
+                .key_hash(&under)
+                .and_then(|h| bucket.contains_hash(&h))
+                .unwrap_or(false)
+        })
     }
 
     /// The callback's view of a hit.
@@ -816,6 +915,7 @@ impl<'b, T: CallTarget> Call<'b, T> {
             written: hit.written,
             key_hash: self.key.unwrap_or(KeyHash([0; 32])),
             source: hit.source,
+            code_version: self.obs.code,
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct Bucket<B: Backend = BincodeBackend, K: KeyMaker = DefaultKeyMaker> {
     pub(crate) shared: Option<Guarded>,
     /// zstd compression of large payloads (`BucketBuilder::compression`, feature `zstd`).
     pub(crate) compression: Option<store::Compression>,
+    /// The attribute's counters for calls through this bucket (stats.rs).
+    pub(crate) counters: crate::stats::Counters,
 }
 
 /// Where a hit was served from.
@@ -109,6 +111,9 @@ pub struct Stored {
 pub struct BucketStats {
     /// The shared tier's counters, when one is attached.
     pub shared: Option<SharedStats>,
+    /// What the `#[bucket_cache]` functions using this bucket did: hits by tier, misses by reason, stores, bytes
+    /// written, time saved (direct `get`/`insert` calls are not counted).
+    pub calls: crate::stats::CacheStats,
 }
 
 /// How to write one entry, beyond its key and value: see [`Bucket::insert_with`].
@@ -246,6 +251,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             clock: p.clock,
             log_full_keys: p.log_full_keys,
             bound: Bound::new(p.bound),
+            counters: crate::stats::Counters::new(),
             shared: p.shared,
             compression: p.compression,
         }
@@ -411,9 +417,11 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let (header, value) = if info.len <= (store::STREAM_AT + entry::MAX_HEADER_LEN) as u64 {
             let bytes = store::read_bounded(&mut file, &info).map_err(|e| Error::io("read entry", &path, e))?;
             let Some((header, payload_at)) = self.check_file(&path.display(), key, &bytes) else {
+                crate::call::observe::note(key, crate::stats::MissReason::Corrupt);
                 return Ok(None);
             };
             if header.is_expired_at(self.now_ms()) {
+                crate::call::observe::note(key, crate::stats::MissReason::Expired);
                 self.expire(key);
                 return Ok(None);
             }
@@ -647,6 +655,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     pub fn stats(&self) -> BucketStats {
         BucketStats {
             shared: self.shared.as_ref().map(Guarded::stats),
+            calls: self.counters.snapshot(),
         }
     }
 

@@ -39,6 +39,10 @@ pub struct CachedCallInfo<'a, R> {
     pub key_hash: KeyHash,
     /// Whether the value came from the memory tier or the entry file.
     pub source: HitSource,
+    /// The code version the entry was written by: the function's code version string (a hit's key holds it, so
+    /// the entry's version is the caller's; its first 16 bytes of blake3 are the header's `code` field, which
+    /// `bucketcache ls` shows).
+    pub code_version: Option<&'static str>,
 }
 
 impl<R> CachedCallInfo<'_, R> {

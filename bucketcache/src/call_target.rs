@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::bucket::{Bucket, Hit};
+use crate::bucket::{Bucket, Hit, WriteOptions};
 use crate::deferred::DeferredWriteBucket;
 use crate::error::Result;
 use crate::key::{KeyHash, KeyMaker};
@@ -47,19 +47,21 @@ pub trait CallTarget {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static;
 
-    /// Stores a computed value ([`Bucket::insert_typed`]).
+    /// Stores a computed value ([`Bucket::insert_with`]): the bytes written, 0 when the value stays pending.
     ///
     /// # Errors
-    /// As [`Bucket::insert_typed`].
-    fn insert_typed<V>(
-        &self,
-        key: &KeyHash,
-        value: &V,
-        function: Option<&str>,
-        lifetime: Option<Duration>,
-    ) -> Result<()>
+    /// As [`Bucket::insert_with`].
+    fn insert_with<V>(&self, key: &KeyHash, value: &V, opts: &WriteOptions<'_>) -> Result<u64>
     where
         V: Serialize + Clone + Send + Sync + 'static;
+
+    /// The backend of the bucket underneath.
+    type Backend: Backend;
+    /// The key maker of the bucket underneath.
+    type KeyMaker: KeyMaker;
+
+    /// The bucket underneath (its counters, its per-function records).
+    fn bucket(&self) -> &Bucket<Self::Backend, Self::KeyMaker>;
 
     /// The identity of the in-process single flight: callers with equal ids and equal keys wait for each other.
     fn flight_id(&self) -> usize;
@@ -96,17 +98,19 @@ impl<B: Backend, K: KeyMaker> CallTarget for Bucket<B, K> {
     }
 
     #[inline]
-    fn insert_typed<V>(
-        &self,
-        key: &KeyHash,
-        value: &V,
-        function: Option<&str>,
-        lifetime: Option<Duration>,
-    ) -> Result<()>
+    fn insert_with<V>(&self, key: &KeyHash, value: &V, opts: &WriteOptions<'_>) -> Result<u64>
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
-        Bucket::insert_typed(self, key, value, function, lifetime).map(drop)
+        Bucket::insert_with(self, key, value, opts).map(|s| s.file_len)
+    }
+
+    type Backend = B;
+    type KeyMaker = K;
+
+    #[inline]
+    fn bucket(&self) -> &Bucket<B, K> {
+        self
     }
 
     #[inline]
@@ -151,17 +155,19 @@ impl<B: Backend, K: KeyMaker> CallTarget for DeferredWriteBucket<'_, B, K> {
     }
 
     #[inline]
-    fn insert_typed<V>(
-        &self,
-        key: &KeyHash,
-        value: &V,
-        function: Option<&str>,
-        lifetime: Option<Duration>,
-    ) -> Result<()>
+    fn insert_with<V>(&self, key: &KeyHash, value: &V, opts: &WriteOptions<'_>) -> Result<u64>
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
-        DeferredWriteBucket::insert_typed(self, key, value, function, lifetime)
+        DeferredWriteBucket::insert_with(self, key, value, opts).map(|()| 0)
+    }
+
+    type Backend = B;
+    type KeyMaker = K;
+
+    #[inline]
+    fn bucket(&self) -> &Bucket<B, K> {
+        DeferredWriteBucket::bucket(self)
     }
 
     #[inline]

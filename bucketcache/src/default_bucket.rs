@@ -161,23 +161,24 @@ impl<B: Backend> CallTarget for SharedBucket<B> {
     }
 
     #[inline]
-    fn insert_typed<V>(
-        &self,
-        key: &KeyHash,
-        value: &V,
-        function: Option<&str>,
-        lifetime: Option<Duration>,
-    ) -> Result<()>
+    fn insert_with<V>(&self, key: &KeyHash, value: &V, opts: &crate::WriteOptions<'_>) -> Result<u64>
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
         if SCOPES.load(Ordering::Relaxed) != 0 {
-            if let Some(done) = with_scope_batch(self.bucket, true, |d| d.insert_typed(key, value, function, lifetime))
-            {
-                return done;
+            if let Some(done) = with_scope_batch(self.bucket, true, |d| d.insert_with(key, value, opts)) {
+                return done.map(|()| 0);
             }
         }
-        self.bucket.insert_typed(key, value, function, lifetime).map(drop)
+        self.bucket.insert_with(key, value, opts).map(|s| s.file_len)
+    }
+
+    type Backend = B;
+    type KeyMaker = crate::key::DefaultKeyMaker;
+
+    #[inline]
+    fn bucket(&self) -> &Bucket<B> {
+        self.bucket
     }
 
     #[inline]

@@ -138,7 +138,19 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
             lifetime,
             ..crate::bucket::WriteOptions::default()
         };
-        let (file, meta) = self.bucket.encode_entry(key, value, &opts)?;
+        self.insert_with(key, value, &opts)
+    }
+
+    /// Stores a value under a key hash with [`WriteOptions`](crate::WriteOptions) (pending until
+    /// [`sync`](Self::sync)), keeping a clone of it for reads.
+    ///
+    /// # Errors
+    /// As [`Bucket::insert_with`].
+    pub fn insert_with<V>(&self, key: &KeyHash, value: &V, opts: &crate::bucket::WriteOptions<'_>) -> Result<()>
+    where
+        V: Serialize + Clone + Send + Sync + 'static,
+    {
+        let (file, meta) = self.bucket.encode_entry(key, value, opts)?;
         let typed: AnyValue = Arc::new(value.clone());
         self.pending().insert(
             *key,

@@ -79,6 +79,7 @@
 //! <bucket dir>/entries-v2/<first 2 hex digits>/<64 hex digits of the key hash>
 //! <bucket dir>/locks-v1/ranges.lock                                     (Linux: one byte-range lock per key)
 //! <bucket dir>/locks-v1/<first 2 hex digits>/<64 hex digits>.lock      (elsewhere: only while a flight computes)
+//! <bucket dir>/functions-v1/<32 hex digits of the function path's hash>  (code versions seen: miss reasons)
 //! ```
 //!
 //! The `entries-v2` directory names the entry format version, so a future format never misreads an old file (and
@@ -268,6 +269,51 @@
 //!
 //! Through `tracing`, target `bucketcache`: key hashing, loads, writes and expiries at `debug`; every handled
 //! failure (corrupt file, failed write) at `warn`.
+//!
+//! # Why did this miss?
+//!
+//! Every miss of a `#[bucket_cache]` function has a [`MissReason`], logged at `debug` (`cache miss`, with the
+//! function, the key hash and the reason) and counted ([`stats`]): new arguments, expired, code changed (an entry
+//! for these same arguments exists under another code version of the function), corrupt or unreadable,
+//! stored as another type, `nocache`.
+//!
+//! "Code changed" costs the hit path nothing. Each entry's header records a code-independent hash of the call
+//! (function path, type arguments, argument values; [`WriteOptions::call`]) and the code version (the first 16
+//! bytes of the blake3 of the function's code version string; [`WriteOptions::code`]); each bucket keeps, per
+//! function, a small record of the code versions that stored entries (`functions-v1/`, read once per process and
+//! only on a miss). On a miss with no entry, the call computes the key its arguments had under each other recorded
+//! version and asks whether that entry exists. [`CachedCallInfo::code_version`] tells a callback the version.
+//!
+//! What a token fingerprint cannot see: the code of the helpers a function calls, the files it reads, and a
+//! dependency crate's new version (its code is not in your function's tokens). When such a change must start fresh
+//! entries, bump `version = "..."` (for example to the dependency's version string) or clear the bucket.
+//!
+//! # Statistics
+//!
+//! [`stats()`] returns every cached function's counters since the process started, [`Bucket::stats`] a bucket's
+//! ([`BucketStats::calls`]): hits by tier ([`HitSource`]: memory, disk, shared), misses by reason, stores, store
+//! failures, bytes written and the time saved (the sum of the recorded cost of each hit's entry: the attribute
+//! records the body's measured run time). `Display` renders a table:
+//!
+//! ```
+//! println!("{}", bucketcache::stats());
+//! ```
+//!
+//! The counters are relaxed atomics in a `static` each cached function's expansion defines, registered in a
+//! process-wide list at its first call; a hit adds to two or three atomics of the function and as many of the
+//! bucket, and takes no lock. A disabled call counts nothing.
+//!
+//! # Turning the cache off
+//!
+//! `BUCKETCACHE_DISABLE=1` ([`BUCKETCACHE_DISABLE_VAR`], read at the first cached call; [`reread_env`] reads it
+//! again), [`disable`] / [`enable`] for the process, or [`disabled`] (a closure) or [`DisabledGuard`] (a value)
+//! for the current thread: every cached function then runs its body and reads, writes and counts nothing (the
+//! default bucket's directory is not even created). The check is one relaxed atomic load per call.
+//!
+//! # Moving a cache
+//!
+//! Keys hold no absolute path and nothing machine-specific, and entries do not name their directory: a bucket
+//! directory copied or moved to another path, or to another machine running the same build, still hits.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -278,12 +324,14 @@ mod backend;
 mod bound;
 mod bucket;
 mod builder;
+mod call;
 mod call_info;
 mod call_target;
 mod clock;
 mod default_bucket;
 mod deferred;
 mod dirfd;
+mod disable;
 pub mod entry;
 mod error;
 mod flight;
@@ -293,6 +341,7 @@ mod memory;
 mod prune;
 pub mod scan;
 mod site;
+mod stats;
 pub mod store;
 pub mod tier;
 
@@ -312,6 +361,7 @@ pub use call_info::{CachedCallInfo, CallArg};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use default_bucket::{default_cache_dir, deferred_calls, BUCKETCACHE_DIR_VAR};
 pub use deferred::{deferred_write, DeferredWriteBucket};
+pub use disable::{disable, disabled, enable, is_disabled, reread_env, DisabledGuard, BUCKETCACHE_DISABLE_VAR};
 pub use error::{BoxError, Error, Result};
 pub use key::{
     canonical_key_bytes, default_key_hash, DefaultKeyMaker, KeyHash, KeyMaker, StreamingDefaultKeyMaker,
@@ -319,6 +369,7 @@ pub use key::{
 };
 pub use lock::{CrossFlight, CrossFlightGuard, FlightRole, DEFAULT_FLIGHT_WAIT_LIMIT};
 pub use prune::PrunedFilesInfo;
+pub use stats::{stats, CacheStats, Counters, FunctionStats, MissCounts, MissReason, Stats};
 pub use store::Durability;
 pub use tier::lease::{LeaseGuard, SharedFlight};
 #[cfg(feature = "redis")]

@@ -81,6 +81,12 @@ pub fn site_digest(
     digest
 }
 
+/// The site digest of a site whose code version is `code` (not cached): for the keys a call would have had under
+/// another code version (miss reasons, `call/observe.rs`).
+pub(crate) fn digest_of(function: &str, code: &str, mode: &str, shape: ShapeFn, types: &[&str]) -> [u8; 32] {
+    compute(function, code, mode, shape, types)
+}
+
 fn compute(function: &str, code: &str, mode: &str, shape: ShapeFn, types: &[&str]) -> [u8; 32] {
     let mut h = blake3::Hasher::new_derive_key("bucketcache 2026-11 call site v2");
     // Length-prefixed parts, so no two sites' parts run together into the same bytes.

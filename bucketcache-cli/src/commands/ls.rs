@@ -1,6 +1,7 @@
 //! `bucketcache ls DIR`: one line per entry.
 
 use std::cmp::Reverse;
+use std::collections::HashMap;
 
 use bucketcache::entry::EntryHeader;
 use serde::Serialize;
@@ -24,7 +25,45 @@ struct Row {
     expires: Option<String>,
     expires_ms: Option<i64>,
     expired: bool,
+    /// The code version that wrote the entry (32 hex digits); `null` when not recorded.
+    code: Option<String>,
+    /// An entry of a superseded code version of its function.
+    superseded: bool,
     path: String,
+}
+
+/// The code versions of each function's entries, to tell superseded ones: for a function whose entries carry more
+/// than one code version, every version but the one of its most recently written entry is superseded. (Entries
+/// without a function path or a code version are never superseded.)
+#[derive(Debug, Default)]
+pub(crate) struct Versions {
+    /// Per function: the code version of its newest entry, and when that entry was written.
+    newest: HashMap<String, ([u8; 16], i64)>,
+}
+
+impl Versions {
+    /// Counts one entry.
+    pub(crate) fn add(&mut self, h: &EntryHeader) {
+        let (Some(function), Some(code)) = (&h.function, h.code) else {
+            return;
+        };
+        let newest = self.newest.entry(function.clone()).or_insert((code, h.written_ms));
+        if h.written_ms > newest.1 || (h.written_ms == newest.1 && code > newest.0) {
+            *newest = (code, h.written_ms);
+        }
+    }
+
+    /// Whether `h` is an entry of a superseded code version.
+    pub(crate) fn superseded(&self, function: Option<&str>, code: Option<[u8; 16]>) -> bool {
+        match (function, code) {
+            (Some(f), Some(c)) => self.newest.get(f).is_some_and(|(newest, _)| *newest != c),
+            _ => false,
+        }
+    }
+}
+
+fn hex16(code: [u8; 16]) -> String {
+    code.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Row {
@@ -39,6 +78,8 @@ impl Row {
             expires: h.expires_ms.map(rfc3339),
             expires_ms: h.expires_ms,
             expired,
+            code: h.code.map(hex16),
+            superseded: false,
             path,
         }
     }
@@ -50,6 +91,8 @@ pub fn run(args: &LsArgs, json: bool) -> CliResult {
     let mut problems = 0u64;
     let mut corrupt = 0u64;
     let mut functions = std::collections::BTreeSet::new();
+    let mut versions = Versions::default();
+    let mut codes = Vec::new();
     let errors = scan::walk(&entries_dir, Depth::Headers, "listing", |item| {
         let expired = matches!(item.class, Class::Expired(_));
         match &item.class {
@@ -57,6 +100,7 @@ pub fn run(args: &LsArgs, json: bool) -> CliResult {
                 if let Some(f) = &h.function {
                     functions.insert(f.clone());
                 }
+                versions.add(h);
                 if args.expired && !expired {
                     return;
                 }
@@ -64,6 +108,7 @@ pub fn run(args: &LsArgs, json: bool) -> CliResult {
                     return;
                 }
                 rows.push(Row::new(h, item.len, expired, item.path.display().to_string()));
+                codes.push(h.code);
             }
             Class::Corrupt(_) => corrupt += 1,
             Class::Unreadable(e) => {
@@ -77,6 +122,12 @@ pub fn run(args: &LsArgs, json: bool) -> CliResult {
         if !functions.contains(f) {
             return Err(super::no_such_function(f, &functions));
         }
+    }
+    for (row, code) in rows.iter_mut().zip(codes) {
+        row.superseded = versions.superseded(row.function.as_deref(), code);
+    }
+    if args.superseded {
+        rows.retain(|r| r.superseded);
     }
     match args.sort {
         SortKey::Size => rows.sort_by_key(|r| (Reverse(r.size), r.written_ms)),
@@ -108,6 +159,7 @@ fn table(rows: &[Row]) -> String {
         ("WRITTEN", false),
         ("EXPIRES", false),
         ("BACKEND", false),
+        ("CODE", false),
         ("FUNCTION", false),
     ]);
     for r in rows {
@@ -122,6 +174,11 @@ fn table(rows: &[Row]) -> String {
             format_time(r.written_ms),
             expires,
             r.backend.clone(),
+            match (&r.code, r.superseded) {
+                (Some(c), true) => format!("{} (superseded)", &c[..8]),
+                (Some(c), false) => c[..8].to_owned(),
+                (None, _) => "-".to_owned(),
+            },
             r.function.clone().unwrap_or_else(|| "-".to_owned()),
         ]);
     }

@@ -3,7 +3,8 @@
 //! Removes what the runtime's `prune_directory` removes (expired entries, files named like entries whose header,
 //! length or key is invalid, temporary files whose writer is gone or that are over an hour old), then entries
 //! written longer ago than `--older-than`, then the least recently written entries until the entry files total at
-//! most `--max-size` (the same order a size-bounded bucket evicts in).
+//! most `--max-size` (the same order a size-bounded bucket evicts in). With `--superseded`, also the entries of
+//! superseded code versions (see `ls`), before the size limit applies.
 
 use bucketcache::scan::ScannedFile;
 use serde::Serialize;
@@ -22,6 +23,7 @@ enum Reason {
     TempLeftover,
     Corrupt,
     OlderThan,
+    Superseded,
     MaxSize,
 }
 
@@ -41,6 +43,7 @@ struct Report {
     temp_files: Tally,
     corrupt: Tally,
     older_than: Tally,
+    superseded: Tally,
     max_size: Tally,
     /// The entries left afterwards.
     remaining: Tally,
@@ -57,6 +60,9 @@ pub fn run(args: &PruneArgs, json: bool) -> CliResult {
     let mut planned: Vec<(ScannedFile, u64, Reason)> = Vec::new();
     let mut kept: Vec<(i64, u64, ScannedFile)> = Vec::new();
     let mut problems = 0u64;
+    let mut versions = super::ls::Versions::default();
+    // The function and code version of each kept entry, for `--superseded`.
+    let mut kept_codes: Vec<(Option<String>, Option<[u8; 16]>)> = Vec::new();
     let errors = scan::walk(&entries_dir, Depth::Headers, "pruning", |item| match item.class {
         Class::Expired(_) => planned.push((item.file, item.len, Reason::Expired)),
         Class::Temp { stale: true } => planned.push((item.file, item.len, Reason::TempLeftover)),
@@ -64,13 +70,30 @@ pub fn run(args: &PruneArgs, json: bool) -> CliResult {
         Class::Live(ref h) if cutoff.is_some_and(|c| h.written_ms < c) => {
             planned.push((item.file, item.len, Reason::OlderThan))
         }
-        Class::Live(ref h) => kept.push((h.written_ms, item.len, item.file)),
+        Class::Live(ref h) => {
+            versions.add(h);
+            kept_codes.push((h.function.clone(), h.code));
+            kept.push((h.written_ms, item.len, item.file));
+        }
         Class::Unreadable(ref e) => {
             warn(format_args!("cannot read `{}`: {e}", item.path.display()));
             problems += 1;
         }
         Class::Temp { stale: false } | Class::Corrupt(_) | Class::Other => {}
     })?;
+    if args.superseded {
+        // Entries removed as older than the limit still count for which version is newest: they were written
+        // earlier than the kept ones, so they never make a kept version superseded.
+        let mut still = Vec::with_capacity(kept.len());
+        for (k, (function, code)) in kept.into_iter().zip(kept_codes) {
+            if versions.superseded(function.as_deref(), code) {
+                planned.push((k.2, k.1, Reason::Superseded));
+            } else {
+                still.push(k);
+            }
+        }
+        kept = still;
+    }
     if let Some(max) = args.max_size {
         kept.sort_by(|a, b| (a.0, a.1, &a.2.path).cmp(&(b.0, b.1, &b.2.path)));
         let mut total: u64 = kept.iter().map(|k| k.1).sum();
@@ -111,6 +134,7 @@ pub fn run(args: &PruneArgs, json: bool) -> CliResult {
             Reason::TempLeftover => report.temp_files.add(bytes),
             Reason::Corrupt => report.corrupt.add(bytes),
             Reason::OlderThan => report.older_than.add(bytes),
+            Reason::Superseded => report.superseded.add(bytes),
             Reason::MaxSize => report.max_size.add(bytes),
         }
         report.files.push(Removal {
@@ -139,6 +163,7 @@ fn human(r: &Report) -> String {
         (r.temp_files, "temporary leftover"),
         (r.corrupt, "corrupt"),
         (r.older_than, "older than the limit"),
+        (r.superseded, "of superseded code versions"),
         (r.max_size, "over the size limit"),
     ] {
         if t.count > 0 {

@@ -19,6 +19,8 @@ struct Stats {
     entries: Tally,
     /// The expired subset of `entries`.
     expired: Tally,
+    /// The entries of superseded code versions (`ls --superseded` lists them, `prune --superseded` removes them).
+    superseded: Tally,
     /// Files named like entries that are not valid ones (by header and length; `verify` checks checksums).
     corrupt: Tally,
     temp_files: Tally,
@@ -71,11 +73,15 @@ pub fn run(dir: &Path, json: bool) -> CliResult {
         warn(format_args!("{risk}"));
         s.warnings.push(risk);
     }
+    let mut versions = super::ls::Versions::default();
+    let mut codes: Vec<(Option<String>, Option<[u8; 16]>, u64)> = Vec::new();
     let errors = scan::walk(&entries_dir, Depth::Headers, "stats", |item| {
         s.total_bytes += item.len;
         match &item.class {
             Class::Live(h) | Class::Expired(h) => {
                 s.entries.add(item.len);
+                versions.add(h);
+                codes.push((h.function.clone(), h.code, item.len));
                 if matches!(item.class, Class::Expired(_)) {
                     s.expired.add(item.len);
                 }
@@ -101,6 +107,11 @@ pub fn run(dir: &Path, json: bool) -> CliResult {
             Class::Other => s.other_files.add(item.len),
         }
     })?;
+    for (function, code, len) in codes {
+        if versions.superseded(function.as_deref(), code) {
+            s.superseded.add(len);
+        }
+    }
     s.oldest_written = s.oldest_written_ms.map(rfc3339);
     s.newest_written = s.newest_written_ms.map(rfc3339);
     s.functions = groups(functions);
@@ -124,6 +135,13 @@ fn human(s: &Stats) -> String {
         s.entries.human(),
         s.expired.human()
     );
+    if s.superseded.count > 0 {
+        let _ = writeln!(
+            out,
+            "Superseded:      {} (older code versions: `ls --superseded`, `prune --superseded`)",
+            s.superseded.human()
+        );
+    }
     let _ = writeln!(out, "Corrupt files:   {}", s.corrupt.human());
     let _ = writeln!(
         out,
