@@ -52,6 +52,18 @@ pub struct Args {
     pub allow_unit: Option<Span>,
     /// `cross_process = false` or `cross_process = "wait limit"`.
     pub cross_process: Option<Setting<syn::Lit>>,
+    /// `stale = "10m"`: serve an expired entry for this long while one caller refreshes it.
+    pub stale: Option<Setting<LitStr>>,
+    /// `stale_if_error`: a failed refresh returns the stale value.
+    pub stale_if_error: Option<Span>,
+    /// `early_refresh` (β 1) or `early_refresh = 1.5`.
+    pub early_refresh: Option<Setting<Option<syn::LitFloat>>>,
+    /// `max_age = "param"`: a `Duration` / `Option<Duration>` parameter, never part of the key.
+    pub max_age: Option<Setting<LitStr>>,
+    /// `cache_err = "30s"`: the lifetime of a cached `Err` (the bare `cache_err` sets `cache_err` only).
+    pub cache_err_lifetime: Option<Setting<LitStr>>,
+    /// `cache_none = "5m"`: the lifetime of a cached `None`.
+    pub cache_none_lifetime: Option<Setting<LitStr>>,
 }
 
 /// Every argument name, in the order the docs list them.
@@ -69,6 +81,10 @@ pub const KNOWN: &[&str] = &[
     "cache_none",
     "allow_unit",
     "cross_process",
+    "stale",
+    "stale_if_error",
+    "early_refresh",
+    "max_age",
 ];
 
 /// Names people reach for, and the argument that does it.
@@ -77,7 +93,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("expire", "lifetime"),
     ("expires", "lifetime"),
     ("expiry", "lifetime"),
-    ("max_age", "lifetime"),
     ("duration", "lifetime"),
     ("dir", "path"),
     ("directory", "path"),
@@ -89,6 +104,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("skip", "ignore"),
     ("exclude", "ignore"),
     ("refresh", "nocache"),
+    ("stale_while_revalidate", "stale"),
+    ("swr", "stale"),
+    ("xfetch", "early_refresh"),
     ("no_cache", "nocache"),
     ("force", "nocache"),
     ("on_hit", "on_cached"),
@@ -153,7 +171,7 @@ fn str_value(input: ParseStream, key: &Ident, looks_like: &str) -> syn::Result<L
     }
     let at = input.span();
     let hint = match input.parse::<Lit>() {
-        Ok(Lit::Int(n)) if key == "lifetime" || key == "cross_process" => format!(
+        Ok(Lit::Int(n)) if key == "lifetime" || key == "cross_process" || key == "stale" => format!(
             "`{key} = {n}`: a duration is a string with a unit, such as `{key} = \"{n}s\"` (also \"90m\", \"1h 30m\", \
              \"2d\")"
         ),
@@ -260,6 +278,52 @@ impl Args {
                 eq(input, key, "cross_process = \"30s\"")?;
                 let value: Lit = input.parse()?;
                 put(&mut self.cross_process, Setting { key: span, value }, key, errors);
+            }
+            "stale" => {
+                let value = str_value(input, key, "stale = \"10m\"")?;
+                put(&mut self.stale, Setting { key: span, value }, key, errors);
+            }
+            "max_age" => {
+                let value = name_value(input, key, "max_age = \"max_age\"")?;
+                put(&mut self.max_age, Setting { key: span, value }, key, errors);
+            }
+            "early_refresh" => {
+                let value = if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    match input.parse::<Lit>()? {
+                        Lit::Float(f) => Some(f),
+                        Lit::Int(i) => Some(syn::LitFloat::new(&format!("{}.0", i.base10_digits()), i.span())),
+                        other => {
+                            return Err(syn::Error::new(
+                                other.span(),
+                                "`early_refresh` takes a number, the β of XFetch: write `early_refresh = 1.5`, or \
+                                 `early_refresh` alone for β = 1",
+                            ))
+                        }
+                    }
+                } else {
+                    None
+                };
+                put(&mut self.early_refresh, Setting { key: span, value }, key, errors);
+            }
+            "stale_if_error" => {
+                if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+                    return Err(syn::Error::new(
+                        span,
+                        "`stale_if_error` takes no value: write `stale_if_error` alone",
+                    ));
+                }
+                put(&mut self.stale_if_error, span, key, errors);
+            }
+            "cache_err" | "cache_none" if input.peek(Token![=]) => {
+                let value = str_value(input, key, &format!("{key} = \"30s\""))?;
+                let (flag, slot) = if name == "cache_err" {
+                    (&mut self.cache_err, &mut self.cache_err_lifetime)
+                } else {
+                    (&mut self.cache_none, &mut self.cache_none_lifetime)
+                };
+                put(flag, span, key, errors);
+                *slot = Some(Setting { key: span, value });
             }
             "method" | "cache_err" | "cache_none" | "allow_unit" => {
                 if input.peek(Token![=]) || input.peek(syn::token::Paren) {

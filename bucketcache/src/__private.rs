@@ -36,6 +36,11 @@ pub use serde;
 use crate::flight::{self, Flight, Join};
 use crate::lock::{CrossFlight, CrossFlightGuard};
 
+/// The freshness path (`stale`, `stale_if_error`, `early_refresh`, `max_age`).
+#[path = "call/fresh.rs"]
+mod fresh;
+pub use fresh::{catch, max_age, CatchUnwind, FailErr, FailOption, FailResult, FreshOpts, FreshStep, MaxAge};
+
 /// Version of the layout of [`CallKey`]; part of every attribute key.
 ///
 /// 3: the site digest holds the stored type's serde shape (`key/shape.rs`); `async fn` paths lost `{{closure}}`.
@@ -824,6 +829,33 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
         }
     }
 
+    /// [`Call::store`], recording the time since `started` (the body's wall time) as the entry's cost; `lifetime`
+    /// (when `Some`) replaces the function's for this entry (a failure's own lifetime, `cache_err = "30s"`).
+    pub fn store_costed<R, S: Shape<R>>(
+        &self,
+        _shape: S,
+        value: &R,
+        started: std::time::Instant,
+        lifetime: Option<Duration>,
+    ) {
+        let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
+            return;
+        };
+        let Some(stored) = S::stored(value) else {
+            debug!(target: "bucketcache", function = self.function, "result not cached (Err or None)");
+            return;
+        };
+        let opts = crate::WriteOptions {
+            function: Some(self.function),
+            lifetime: lifetime.or(self.lifetime),
+            cost: Some(started.elapsed()),
+            ..crate::WriteOptions::default()
+        };
+        if let Err(e) = bucket.insert_with(key, stored, &opts) {
+            warn!(target: "bucketcache", function = self.function, error = %e, "cannot store the result; it is returned uncached");
+        }
+    }
+
     /// The callback's view of a hit.
     pub fn info<'v, R>(&self, hit: &'v Hit<R>, args: Vec<CallArg>) -> CachedCallInfo<'v, R> {
         CachedCallInfo {
@@ -834,6 +866,7 @@ impl<'b, B: Backend, K: KeyMaker> Call<'b, B, K> {
             written: hit.written,
             key_hash: self.key.unwrap_or(KeyHash([0; 32])),
             source: hit.source,
+            cost: hit.cost,
         }
     }
 }

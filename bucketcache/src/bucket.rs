@@ -356,8 +356,18 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
+        self.lookup_within(key, 0)
+    }
+
+    /// [`Bucket::lookup`] that keeps serving (and keeps the file of) an entry expired less than `grace_ms` ago:
+    /// the stale window (`freshness.rs`). `grace_ms = 0` is [`Bucket::lookup`].
+    #[inline]
+    pub(crate) fn lookup_within<V>(&self, key: &KeyHash, grace_ms: i64) -> Result<Option<Hit<V>>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         let from_memory = self.memory.with(key, |entry| -> Result<MemoryRead<V>> {
-            if entry.expires_ms.is_some() && entry.is_expired_at(self.now_ms()) {
+            if entry.expires_ms.is_some() && entry.is_expired_at(self.now_ms().saturating_sub(grace_ms)) {
                 return Ok(MemoryRead::Expired);
             }
             let value = match entry.typed::<V>() {
@@ -388,11 +398,12 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             }
             Some(MemoryRead::Unknown) | None => {}
         }
-        self.load::<V>(key)
+        self.load::<V>(key, grace_ms)
     }
 
-    /// Reads, checks and decodes the entry file, and puts the value in the memory tier.
-    fn load<V>(&self, key: &KeyHash) -> Result<Option<Hit<V>>>
+    /// Reads, checks and decodes the entry file, and puts the value in the memory tier; an entry expired at least
+    /// `grace_ms` ago is removed and missed.
+    fn load<V>(&self, key: &KeyHash, grace_ms: i64) -> Result<Option<Hit<V>>>
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -405,7 +416,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let Some((header, payload_at)) = self.check_file(&path.display(), key, &file) else {
             return Ok(None);
         };
-        if header.is_expired_at(self.now_ms()) {
+        if header.is_expired_at(self.now_ms().saturating_sub(grace_ms)) {
             self.expire(key);
             return Ok(None);
         }

@@ -39,6 +39,9 @@ pub struct CachedCallInfo<'a, R> {
     pub key_hash: KeyHash,
     /// Whether the value came from the memory tier or the entry file.
     pub source: HitSource,
+    /// How long the value took to compute (the body's wall time, recorded by the attribute); `None` for entries
+    /// written without it (older entries, `Bucket::insert`).
+    pub cost: Option<std::time::Duration>,
 }
 
 impl<R> CachedCallInfo<'_, R> {

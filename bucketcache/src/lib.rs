@@ -214,6 +214,7 @@ mod dirfd;
 pub mod entry;
 mod error;
 mod flight;
+pub mod freshness;
 mod key;
 pub mod lock;
 mod memory;
@@ -240,6 +241,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use default_bucket::{default_cache_dir, BUCKETCACHE_DIR_VAR};
 pub use deferred::{deferred_write, DeferredWriteBucket};
 pub use error::{BoxError, Error, Result};
+pub use freshness::Freshness;
 pub use key::{
     canonical_key_bytes, default_key_hash, DefaultKeyMaker, KeyHash, KeyMaker, StreamingDefaultKeyMaker,
     KEY_FORMAT_VERSION,
