@@ -25,6 +25,8 @@ struct Row {
     expires_ms: Option<i64>,
     expired: bool,
     path: String,
+    /// How long the value took to compute, in µs; `null` when its writer did not record it.
+    cost_us: Option<u64>,
 }
 
 impl Row {
@@ -40,6 +42,7 @@ impl Row {
             expires_ms: h.expires_ms,
             expired,
             path,
+            cost_us: h.cost_us,
         }
     }
 }
@@ -98,6 +101,7 @@ fn table(rows: &[Row]) -> String {
         ("SIZE", true),
         ("WRITTEN", false),
         ("EXPIRES", false),
+        ("COST", true),
         ("BACKEND", false),
         ("FUNCTION", false),
     ]);
@@ -112,9 +116,33 @@ fn table(rows: &[Row]) -> String {
             format_size(r.size),
             format_time(r.written_ms),
             expires,
+            format_cost(r.cost_us),
             r.backend.clone(),
             r.function.clone().unwrap_or_else(|| "-".to_owned()),
         ]);
     }
     t.render()
+}
+
+/// A recorded cost (µs) for people: `1.5 s`, `230 ms`, `42 µs`; `-` when not recorded.
+pub(crate) fn format_cost(cost_us: Option<u64>) -> String {
+    match cost_us {
+        None => "-".to_owned(),
+        Some(us) if us >= 1_000_000 => format!("{:.1} s", us as f64 / 1e6),
+        Some(us) if us >= 1_000 => format!("{} ms", us / 1_000),
+        Some(us) => format!("{us} µs"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_cost;
+
+    #[test]
+    fn costs_read_in_their_unit() {
+        assert_eq!(format_cost(None), "-");
+        assert_eq!(format_cost(Some(42)), "42 µs");
+        assert_eq!(format_cost(Some(230_400)), "230 ms");
+        assert_eq!(format_cost(Some(1_500_000)), "1.5 s");
+    }
 }
