@@ -13,7 +13,10 @@ static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::starting_now);
 static CACHE: LazyLock<Bucket> = LazyLock::new(|| {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/target/example-caches/freshness");
     let _ = std::fs::remove_dir_all(dir); // a fresh start each run
-    Bucket::builder(dir).clock(CLOCK.clone()).build().expect("cache directory")
+    Bucket::builder(dir)
+        .clock(CLOCK.clone())
+        .build()
+        .expect("cache directory")
 });
 
 static CALLS: AtomicU32 = AtomicU32::new(0);
