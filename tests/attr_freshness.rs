@@ -311,3 +311,41 @@ fn early_refresh_recomputes_before_expiry_more_often_as_expiry_nears() {
     );
     assert!(rates[0] < 0.05 && rates[4] > 0.85, "{rates:?}");
 }
+
+// ---- async ----
+
+static ASYNC_RUNS: AtomicU64 = AtomicU64::new(0);
+static ASYNC_MODE: AtomicU64 = AtomicU64::new(0);
+
+#[bucket_cache(bucket = BUCKET, lifetime = "1m", stale = "10m", stale_if_error)]
+async fn fetch(x: u8) -> Result<u64, String> {
+    tokio::task::yield_now().await;
+    let run = ASYNC_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    match ASYNC_MODE.load(Ordering::SeqCst) {
+        0 => Ok(run),
+        1 => Err(format!("down (run {run})")),
+        _ => panic!("exploded (run {run})"),
+    }
+}
+
+#[test]
+fn an_async_fn_serves_stale_on_err_and_panic() {
+    let _s = serial();
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    rt.block_on(async {
+        ASYNC_MODE.store(0, Ordering::SeqCst);
+        assert_eq!(fetch(1).await, Ok(1));
+        CLOCK.advance(2 * MIN);
+        ASYNC_MODE.store(1, Ordering::SeqCst);
+        assert_eq!(fetch(1).await, Ok(1), "Err: stale");
+        ASYNC_MODE.store(2, Ordering::SeqCst);
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r = fetch(1).await;
+        std::panic::set_hook(hook);
+        assert_eq!(r, Ok(1), "panic: stale");
+        ASYNC_MODE.store(0, Ordering::SeqCst);
+        assert_eq!(fetch(1).await, Ok(4), "the retry succeeds");
+        assert_eq!(fetch(1).await, Ok(4));
+    });
+}
