@@ -479,6 +479,40 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_freshness_arguments() {
+        let a: Args = parse_quote!(
+            lifetime = "1m",
+            stale = "10m",
+            stale_if_error,
+            early_refresh = 1.5,
+            max_age = limit,
+            cache_err = "30s"
+        );
+        assert_eq!(a.stale.map(|s| s.value.value()).as_deref(), Some("10m"));
+        assert!(a.stale_if_error.is_some());
+        let beta = a
+            .early_refresh
+            .and_then(|e| e.value)
+            .map(|f| f.base10_digits().to_owned());
+        assert_eq!(beta.as_deref(), Some("1.5"));
+        assert_eq!(a.max_age.map(|m| m.value.value()).as_deref(), Some("limit"));
+        assert!(a.cache_err.is_some(), "`cache_err = \"30s\"` also caches errors");
+        assert_eq!(a.cache_err_lifetime.map(|l| l.value.value()).as_deref(), Some("30s"));
+        let a: Args = parse_quote!(early_refresh, cache_none);
+        assert!(a.early_refresh.is_some_and(|e| e.value.is_none()), "bare: β = 1");
+        assert!(a.cache_none.is_some() && a.cache_none_lifetime.is_none());
+        let a: Args = parse_quote!(early_refresh = 2);
+        let beta = a
+            .early_refresh
+            .and_then(|e| e.value)
+            .map(|f| f.base10_digits().to_owned());
+        assert_eq!(beta.as_deref(), Some("2.0"));
+        assert!(error_of(quote::quote!(stale = 600)).contains("`stale = \"600s\"`"));
+        assert!(error_of(quote::quote!(early_refresh = "fast")).contains("takes a number"));
+        assert!(error_of(quote::quote!(stale_if_error = true)).contains("takes no value"));
+    }
+
+    #[test]
     fn unknown_backend() {
         let e = error_of(quote::quote!(backend = yaml));
         assert!(
