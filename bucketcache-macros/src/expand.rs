@@ -591,6 +591,39 @@ mod tests {
     }
 
     #[test]
+    fn the_freshness_path_is_generated_only_when_asked() {
+        let plain = expanded(
+            parse_quote!(lifetime = "1m"),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert!(plain.contains("__bucketcache_call . begin ::"), "{plain}");
+        assert!(!plain.contains("fresh") && !plain.contains("catch"), "{plain}");
+        for args in [
+            quote::quote!(lifetime = "1m", stale = "10m"),
+            quote::quote!(lifetime = "1m", early_refresh),
+            quote::quote!(max_age = "m"),
+        ] {
+            let fresh = expanded(
+                syn::parse2(args).expect("args"),
+                parse_quote!(
+                    fn f(x: u8, m: Option<std::time::Duration>) -> u8 {
+                        x
+                    }
+                ),
+            );
+            assert!(fresh.contains("begin_fresh ::"), "{fresh}");
+            assert!(
+                !fresh.contains("catch"),
+                "no panic catching without stale_if_error: {fresh}"
+            );
+        }
+    }
+
+    #[test]
     fn hash_set_arguments_are_hashed_as_sets() {
         let out = expanded(
             Args::default(),
