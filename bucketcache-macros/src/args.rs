@@ -54,6 +54,18 @@ pub struct Args {
     pub cross_process: Option<Setting<syn::Lit>>,
     /// `shared = false`: keep this function off the shared tier that `BUCKETCACHE_REDIS_URL` attaches.
     pub shared: Option<Setting<syn::Lit>>,
+    /// `stale = "10m"`: serve an expired entry for this long while one caller refreshes it.
+    pub stale: Option<Setting<LitStr>>,
+    /// `stale_if_error`: a failed refresh returns the stale value.
+    pub stale_if_error: Option<Span>,
+    /// `early_refresh` (β 1) or `early_refresh = 1.5`.
+    pub early_refresh: Option<Setting<Option<syn::LitFloat>>>,
+    /// `max_age = "param"`: a `Duration` / `Option<Duration>` parameter, never part of the key.
+    pub max_age: Option<Setting<LitStr>>,
+    /// `cache_err = "30s"`: the lifetime of a cached `Err` (the bare `cache_err` sets `cache_err` only).
+    pub cache_err_lifetime: Option<Setting<LitStr>>,
+    /// `cache_none = "5m"`: the lifetime of a cached `None`.
+    pub cache_none_lifetime: Option<Setting<LitStr>>,
 }
 
 /// Every argument name, in the order the docs list them.
@@ -72,6 +84,10 @@ pub const KNOWN: &[&str] = &[
     "allow_unit",
     "cross_process",
     "shared",
+    "stale",
+    "stale_if_error",
+    "early_refresh",
+    "max_age",
 ];
 
 /// Names people reach for, and the argument that does it.
@@ -80,7 +96,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("expire", "lifetime"),
     ("expires", "lifetime"),
     ("expiry", "lifetime"),
-    ("max_age", "lifetime"),
     ("duration", "lifetime"),
     ("dir", "path"),
     ("directory", "path"),
@@ -92,6 +107,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("skip", "ignore"),
     ("exclude", "ignore"),
     ("refresh", "nocache"),
+    ("stale_while_revalidate", "stale"),
+    ("swr", "stale"),
+    ("xfetch", "early_refresh"),
     ("no_cache", "nocache"),
     ("force", "nocache"),
     ("on_hit", "on_cached"),
@@ -156,7 +174,7 @@ fn str_value(input: ParseStream, key: &Ident, looks_like: &str) -> syn::Result<L
     }
     let at = input.span();
     let hint = match input.parse::<Lit>() {
-        Ok(Lit::Int(n)) if key == "lifetime" || key == "cross_process" => format!(
+        Ok(Lit::Int(n)) if key == "lifetime" || key == "cross_process" || key == "stale" => format!(
             "`{key} = {n}`: a duration is a string with a unit, such as `{key} = \"{n}s\"` (also \"90m\", \"1h 30m\", \
              \"2d\")"
         ),
@@ -268,6 +286,52 @@ impl Args {
                 eq(input, key, "shared = false")?;
                 let value: Lit = input.parse()?;
                 put(&mut self.shared, Setting { key: span, value }, key, errors);
+            }
+            "stale" => {
+                let value = str_value(input, key, "stale = \"10m\"")?;
+                put(&mut self.stale, Setting { key: span, value }, key, errors);
+            }
+            "max_age" => {
+                let value = name_value(input, key, "max_age = \"max_age\"")?;
+                put(&mut self.max_age, Setting { key: span, value }, key, errors);
+            }
+            "early_refresh" => {
+                let value = if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    match input.parse::<Lit>()? {
+                        Lit::Float(f) => Some(f),
+                        Lit::Int(i) => Some(syn::LitFloat::new(&format!("{}.0", i.base10_digits()), i.span())),
+                        other => {
+                            return Err(syn::Error::new(
+                                other.span(),
+                                "`early_refresh` takes a number, the β of XFetch: write `early_refresh = 1.5`, or \
+                                 `early_refresh` alone for β = 1",
+                            ))
+                        }
+                    }
+                } else {
+                    None
+                };
+                put(&mut self.early_refresh, Setting { key: span, value }, key, errors);
+            }
+            "stale_if_error" => {
+                if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+                    return Err(syn::Error::new(
+                        span,
+                        "`stale_if_error` takes no value: write `stale_if_error` alone",
+                    ));
+                }
+                put(&mut self.stale_if_error, span, key, errors);
+            }
+            "cache_err" | "cache_none" if input.peek(Token![=]) => {
+                let value = str_value(input, key, &format!("{key} = \"30s\""))?;
+                let (flag, slot) = if name == "cache_err" {
+                    (&mut self.cache_err, &mut self.cache_err_lifetime)
+                } else {
+                    (&mut self.cache_none, &mut self.cache_none_lifetime)
+                };
+                put(flag, span, key, errors);
+                *slot = Some(Setting { key: span, value });
             }
             "method" | "cache_err" | "cache_none" | "allow_unit" => {
                 if input.peek(Token![=]) || input.peek(syn::token::Paren) {
@@ -420,6 +484,40 @@ mod tests {
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(msgs[0].contains("duplicate `method`"));
         assert!(msgs[1].contains("duplicate `version`"));
+    }
+
+    #[test]
+    fn parses_the_freshness_arguments() {
+        let a: Args = parse_quote!(
+            lifetime = "1m",
+            stale = "10m",
+            stale_if_error,
+            early_refresh = 1.5,
+            max_age = limit,
+            cache_err = "30s"
+        );
+        assert_eq!(a.stale.map(|s| s.value.value()).as_deref(), Some("10m"));
+        assert!(a.stale_if_error.is_some());
+        let beta = a
+            .early_refresh
+            .and_then(|e| e.value)
+            .map(|f| f.base10_digits().to_owned());
+        assert_eq!(beta.as_deref(), Some("1.5"));
+        assert_eq!(a.max_age.map(|m| m.value.value()).as_deref(), Some("limit"));
+        assert!(a.cache_err.is_some(), "`cache_err = \"30s\"` also caches errors");
+        assert_eq!(a.cache_err_lifetime.map(|l| l.value.value()).as_deref(), Some("30s"));
+        let a: Args = parse_quote!(early_refresh, cache_none);
+        assert!(a.early_refresh.is_some_and(|e| e.value.is_none()), "bare: β = 1");
+        assert!(a.cache_none.is_some() && a.cache_none_lifetime.is_none());
+        let a: Args = parse_quote!(early_refresh = 2);
+        let beta = a
+            .early_refresh
+            .and_then(|e| e.value)
+            .map(|f| f.base10_digits().to_owned());
+        assert_eq!(beta.as_deref(), Some("2.0"));
+        assert!(error_of(quote::quote!(stale = 600)).contains("`stale = \"600s\"`"));
+        assert!(error_of(quote::quote!(early_refresh = "fast")).contains("takes a number"));
+        assert!(error_of(quote::quote!(stale_if_error = true)).contains("takes no value"));
     }
 
     #[test]

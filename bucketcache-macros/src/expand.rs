@@ -247,7 +247,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             let Some(name) = prm.name else { continue };
             let n = name.to_string();
             infos.push(match prm.role {
-                Role::Key | Role::NoCache => quote!(#p::arg(#n, &#name)),
+                Role::Key | Role::NoCache | Role::MaxAge => quote!(#p::arg(#n, &#name)),
                 Role::Ignored => quote!(#p::ignored_arg(#n)),
             });
         }
@@ -277,9 +277,66 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     };
     let mode = quote_spanned!(ret_span=> #p::mode_of::<#ret, _>(&__bucketcache_shape));
     let type_shape = quote_spanned!(ret_span=> #p::shape_of::<#ret, _>(&__bucketcache_shape));
+    // The body's wall time is recorded as the entry's cost; a failure (`cache_err = "30s"`) gets its own lifetime.
+    let failed = quote! {
+        {
+            #[allow(unused_imports)]
+            use #p::{FailErr as _, FailResult as _, FailOption as _};
+            (&#p::Probe::<#ret>::new()).failed_fn()
+        }
+    };
+    let store_lifetime = match checked.fresh.failure_lifetime {
+        Some(d) => {
+            let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+            quote! {
+                if (#failed)(&__bucketcache_value) {
+                    ::core::option::Option::Some(::core::time::Duration::new(#secs, #nanos))
+                } else {
+                    ::core::option::Option::None
+                }
+            }
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let store = quote_spanned!(ret_span=>
-        __bucketcache_call.store::<#ret, _>(__bucketcache_shape, &__bucketcache_value)
+        __bucketcache_call.store_costed::<#ret, _>(__bucketcache_shape, &__bucketcache_value, __bucketcache_started, #store_lifetime)
     );
+
+    let fresh_used = m.args.stale.is_some()
+        || m.args.early_refresh.is_some()
+        || m.args.max_age.is_some()
+        || m.args.stale_if_error.is_some();
+    let decide = if fresh_used {
+        fresh_decision(
+            m,
+            checked,
+            &FreshParts {
+                ret: &ret,
+                ret_span,
+                nocache: &nocache,
+                on_hit: &on_hit,
+                store: &store,
+                failed: &failed,
+            },
+        )
+    } else {
+        quote! {
+            match #begin {
+                #p::Step::Hit(__bucketcache_hit) => {
+                    #on_hit
+                    __bucketcache_hit.value
+                }
+                #p::Step::Run(__bucketcache_guard) => {
+                    __bucketcache_call.run_begins(&__bucketcache_key);
+                    let __bucketcache_started = ::std::time::Instant::now();
+                    let __bucketcache_value: #ret = #run;
+                    #store;
+                    ::core::mem::drop(__bucketcache_guard);
+                    __bucketcache_value
+                }
+            }
+        }
+    };
 
     // An `async fn`'s body is an `async` block: its marker's path ends in `{{closure}}::__bucketcache_marker`.
     let function_path = if is_async {
@@ -314,25 +371,125 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                 static __BUCKETCACHE_STATS: #p::FnStats = #p::FnStats::new();
                 &__BUCKETCACHE_STATS
             }, #code);
-            match #begin {
-                #p::Step::Hit(__bucketcache_hit) => {
-                    #on_hit
-                    __bucketcache_hit.value
-                }
-                #p::Step::Run(__bucketcache_guard) => {
-                    __bucketcache_call.run_begins(&__bucketcache_key);
-                    let __bucketcache_value: #ret = #run;
-                    #store;
-                    ::core::mem::drop(__bucketcache_guard);
-                    __bucketcache_value
-                }
-            }
+            #decide
         }
     };
 
     let attrs = &item.attrs;
     let vis = &item.vis;
     quote!(#(#attrs)* #vis #sig #body)
+}
+
+/// What [`fresh_decision`] takes from [`expand`].
+struct FreshParts<'a> {
+    ret: &'a TokenStream,
+    ret_span: Span,
+    nocache: &'a TokenStream,
+    on_hit: &'a Option<TokenStream>,
+    store: &'a TokenStream,
+    failed: &'a TokenStream,
+}
+
+/// The decision of a function with freshness arguments (`stale`, `early_refresh`, `max_age`, `stale_if_error`):
+/// `Call::begin_fresh`, then the body (a refresh, or a miss) with its failure caught for `stale_if_error`.
+fn fresh_decision(m: &Model<'_>, checked: &Checked, parts: &FreshParts<'_>) -> TokenStream {
+    let p = quote!(::bucketcache::__private);
+    let FreshParts {
+        ret,
+        ret_span,
+        nocache,
+        on_hit,
+        store,
+        failed,
+    } = parts;
+    let ret_span = *ret_span;
+    let block = &m.item.block;
+    let is_async = m.item.sig.asyncness.is_some();
+    let duration = |d: Option<std::time::Duration>| match d {
+        Some(d) => {
+            let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+            quote!(::core::option::Option::Some(::core::time::Duration::new(#secs, #nanos)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let stale = duration(checked.fresh.stale);
+    let beta = match checked.fresh.early_refresh {
+        Some(b) => quote!(::core::option::Option::Some(#b)),
+        None => quote!(::core::option::Option::None),
+    };
+    let stale_if_error = m.args.stale_if_error.is_some();
+    let max_age = m
+        .params
+        .iter()
+        .find(|prm| prm.role == Role::MaxAge)
+        .and_then(|prm| prm.name)
+        .map(|n| quote_spanned!(n.span()=> .max_age(#p::max_age(&#n))));
+    let begin = if is_async {
+        quote_spanned!(ret_span=> __bucketcache_call.begin_fresh_async::<#ret, _>(__bucketcache_shape, #nocache, &__bucketcache_fresh).await)
+    } else {
+        quote_spanned!(ret_span=> __bucketcache_call.begin_fresh::<#ret, _>(__bucketcache_shape, #nocache, &__bucketcache_fresh))
+    };
+    let run = if stale_if_error {
+        let caught = if is_async {
+            quote!(#p::CatchUnwind(::std::boxed::Box::pin(#p::typed_future::<#ret, _>(async move #block))).await)
+        } else {
+            quote!(#p::catch(move || -> #ret #block))
+        };
+        quote! {
+            match #caught {
+                ::core::result::Result::Ok(__bucketcache_value)
+                    if !(__bucketcache_stale.is_some() && (#failed)(&__bucketcache_value)) =>
+                {
+                    #store;
+                    __bucketcache_value
+                }
+                ::core::result::Result::Ok(__bucketcache_value) => match __bucketcache_stale {
+                    ::core::option::Option::Some(__bucketcache_stale) => {
+                        __bucketcache_call.serving_stale_after_error("error");
+                        __bucketcache_stale.value
+                    }
+                    ::core::option::Option::None => __bucketcache_value,
+                },
+                ::core::result::Result::Err(__bucketcache_panic) => match __bucketcache_stale {
+                    ::core::option::Option::Some(__bucketcache_stale) => {
+                        __bucketcache_call.serving_stale_after_error("panic");
+                        __bucketcache_stale.value
+                    }
+                    ::core::option::Option::None => ::std::panic::resume_unwind(__bucketcache_panic),
+                },
+            }
+        }
+    } else {
+        let body = if is_async {
+            quote!(#p::typed_future::<#ret, _>(async move #block).await)
+        } else {
+            quote!((move || -> #ret #block)())
+        };
+        quote! {
+            {
+                let _ = &__bucketcache_stale;
+                let __bucketcache_value: #ret = #body;
+                #store;
+                __bucketcache_value
+            }
+        }
+    };
+    quote! {
+        let __bucketcache_fresh = #p::FreshOpts::new(#stale, #beta, #stale_if_error)#max_age;
+        match #begin.split() {
+            ::core::result::Result::Ok(__bucketcache_hit) => {
+                #on_hit
+                __bucketcache_hit.value
+            }
+            ::core::result::Result::Err((__bucketcache_guard, __bucketcache_stale)) => {
+                __bucketcache_call.run_begins(&__bucketcache_key);
+                let __bucketcache_started = ::std::time::Instant::now();
+                let __bucketcache_value: #ret = #run;
+                ::core::mem::drop(__bucketcache_guard);
+                __bucketcache_value
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -453,6 +610,39 @@ mod tests {
             asynchronous.contains("__private :: async_function_path ("),
             "{asynchronous}"
         );
+    }
+
+    #[test]
+    fn the_freshness_path_is_generated_only_when_asked() {
+        let plain = expanded(
+            parse_quote!(lifetime = "1m"),
+            parse_quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert!(plain.contains("__bucketcache_call . begin ::"), "{plain}");
+        assert!(!plain.contains("fresh") && !plain.contains("catch"), "{plain}");
+        for args in [
+            quote::quote!(lifetime = "1m", stale = "10m"),
+            quote::quote!(lifetime = "1m", early_refresh),
+            quote::quote!(max_age = "m"),
+        ] {
+            let fresh = expanded(
+                syn::parse2(args).expect("args"),
+                parse_quote!(
+                    fn f(x: u8, m: Option<std::time::Duration>) -> u8 {
+                        x
+                    }
+                ),
+            );
+            assert!(fresh.contains("begin_fresh ::"), "{fresh}");
+            assert!(
+                !fresh.contains("catch"),
+                "no panic catching without stale_if_error: {fresh}"
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Role {
     Ignored,
     /// The `nocache` flag.
     NoCache,
+    /// The `max_age` parameter (never part of the key).
+    MaxAge,
 }
 
 /// A typed parameter.
@@ -71,6 +73,7 @@ impl<'a> Model<'a> {
     pub fn new(args: &'a Args, item: &'a ItemFn) -> Self {
         let ignored = |name: &str| args.ignore.as_ref().is_some_and(|i| i.value.iter().any(|n| n == name));
         let nocache = args.nocache.as_ref().map(|n| n.value.value());
+        let max_age = args.max_age.as_ref().map(|n| n.value.value());
         let mut receiver = None;
         let mut params = Vec::new();
         for input in &item.sig.inputs {
@@ -92,6 +95,7 @@ impl<'a> Model<'a> {
                     };
                     let role = match name {
                         Some(n) if nocache.as_deref() == Some(&*n.to_string()) => Role::NoCache,
+                        Some(n) if max_age.as_deref() == Some(&*n.to_string()) => Role::MaxAge,
                         Some(n) if ignored(&n.to_string()) => Role::Ignored,
                         _ => Role::Key,
                     };

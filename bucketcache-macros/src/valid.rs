@@ -19,6 +19,17 @@ pub struct Checked {
     pub cross_process: Option<Option<Duration>>,
     /// `shared = false`: the attribute's bucket for this function has no shared tier.
     pub local_only: bool,
+    /// The freshness arguments, parsed.
+    pub fresh: Fresh,
+}
+
+/// The freshness arguments (`stale`, `early_refresh`, `cache_err = "..."`, `cache_none = "..."`), parsed.
+#[derive(Default)]
+pub struct Fresh {
+    pub stale: Option<Duration>,
+    pub early_refresh: Option<f64>,
+    /// The lifetime of a cached failure (`cache_err = "30s"` or `cache_none = "5m"`).
+    pub failure_lifetime: Option<Duration>,
 }
 
 /// Parses a human duration (`"90s"`, `"1h 30m"`, `"2d"`), with the message `valid` reports on the literal.
@@ -97,12 +108,14 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
     check_unit_return(m, &mut cx);
     let cross_process = check_cross_process(m, &mut cx);
     let local_only = check_shared(m, &mut cx);
+    let fresh = check_freshness(m, &mut cx);
     match cx.errors {
         Some(e) => Err(e),
         None => Ok(Checked {
             lifetime,
             cross_process,
             local_only,
+            fresh,
         }),
     }
 }
@@ -390,6 +403,104 @@ fn check_unit_return(m: &Model<'_>, cx: &mut Ctxt) {
         ),
         _ => {}
     }
+}
+
+/// A positive duration for a freshness argument, or an error on its literal.
+fn duration_arg(cx: &mut Ctxt, name: &str, lit: &syn::LitStr) -> Option<Duration> {
+    match humantime::parse_duration(&lit.value()) {
+        Ok(d) if d.is_zero() => {
+            cx.spanned(
+                lit,
+                format!("`{name} = \"{}\"` is zero: give a positive duration", lit.value()),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.spanned(
+                lit,
+                format!(
+                    "invalid `{name} = \"{}\"`: {e}; write a duration such as \"90s\", \"10m\" or \"1h\"",
+                    lit.value()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `stale`, `early_refresh`, `stale_if_error`, `max_age` and the failure lifetimes: values and combinations.
+fn check_freshness(m: &Model<'_>, cx: &mut Ctxt) -> Fresh {
+    let a = m.args;
+    let mut fresh = Fresh::default();
+    if let Some(stale) = &a.stale {
+        fresh.stale = duration_arg(cx, "stale", &stale.value);
+        if a.lifetime.is_none() {
+            cx.at(
+                stale.key,
+                "`stale` serves an entry for a while after it expires, but without `lifetime` entries never expire: \
+                 add `lifetime = \"...\"` or remove `stale`",
+            );
+        }
+    }
+    if let Some(early) = &a.early_refresh {
+        let beta = match &early.value {
+            None => Some(1.0),
+            Some(lit) => match lit.base10_parse::<f64>() {
+                Ok(b) if b.is_finite() && b > 0.0 => Some(b),
+                _ => {
+                    cx.spanned(
+                        lit,
+                        "`early_refresh` takes a positive β (1.0 is the usual choice; larger refreshes earlier)",
+                    );
+                    None
+                }
+            },
+        };
+        fresh.early_refresh = beta;
+        if a.lifetime.is_none() {
+            cx.at(
+                early.key,
+                "`early_refresh` recomputes an entry shortly before it expires, but without `lifetime` entries \
+                 never expire: add `lifetime = \"...\"` or remove `early_refresh`",
+            );
+        }
+    }
+    if let Some(span) = a.stale_if_error {
+        if a.stale.is_none() {
+            cx.at(
+                span,
+                "`stale_if_error` returns the expired value when its recompute fails, within the stale window: add \
+                 `stale = \"...\"` (and `lifetime`)",
+            );
+        }
+    }
+    if let Some(max_age) = &a.max_age {
+        let name = max_age.value.value();
+        let (_, list) = param_names(m);
+        let fn_name = &m.item.sig.ident;
+        if a.nocache.as_ref().is_some_and(|n| n.value.value() == name) {
+            cx.spanned(
+                &max_age.value,
+                format!("`{name}` is the `nocache` flag: `max_age` names a `Duration` parameter of its own"),
+            );
+        } else if !m.params.iter().any(|p| p.name.is_some_and(|n| *n == name)) {
+            cx.spanned(
+                &max_age.value,
+                format!(
+                    "`max_age = \"{name}\"`: `{fn_name}` has no parameter `{name}` ({list}); name a parameter of \
+                     type `Duration` or `Option<Duration>`"
+                ),
+            );
+        }
+    }
+    if let Some(l) = &a.cache_err_lifetime {
+        fresh.failure_lifetime = duration_arg(cx, "cache_err", &l.value);
+    }
+    if let Some(l) = &a.cache_none_lifetime {
+        fresh.failure_lifetime = duration_arg(cx, "cache_none", &l.value);
+    }
+    fresh
 }
 
 #[cfg(test)]

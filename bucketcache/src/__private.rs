@@ -39,6 +39,11 @@ use crate::lock::{CrossFlight, CrossFlightGuard};
 pub use crate::stats::FnStats;
 use crate::stats::MissReason;
 
+/// The freshness path (`stale`, `stale_if_error`, `early_refresh`, `max_age`).
+#[path = "call/fresh.rs"]
+mod fresh;
+pub use fresh::{catch, max_age, CatchUnwind, FailErr, FailOption, FailResult, FreshOpts, FreshStep, MaxAge};
+
 /// Version of the layout of [`CallKey`]; part of every attribute key.
 ///
 /// 3: the site digest holds the stored type's serde shape (`key/shape.rs`); `async fn` paths lost `{{closure}}`.
@@ -829,40 +834,6 @@ impl<'b, T: CallTarget> Call<'b, T> {
         }
     }
 
-    /// Stores the cacheable part of `value` (a failure is logged at `warn`, never returned).
-    pub fn store<R, S: Shape<R>>(&self, _shape: S, value: &R) {
-        let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
-            return;
-        };
-        let Some(stored) = S::stored(value) else {
-            debug!(target: "bucketcache", function = self.function, "result not cached (Err or None)");
-            return;
-        };
-        let mut opts = crate::WriteOptions::default().function(self.function);
-        opts.lifetime = self.lifetime;
-        if let Some(run) = self.obs.run.get() {
-            opts = opts.cost(run.started.elapsed());
-            if let Some(call) = run.call_hash {
-                opts = opts.call(call);
-            }
-        }
-        if let Some(code) = self.obs.code {
-            opts = opts.code(crate::call::observe::code_digest(code));
-        }
-        match bucket.insert_with(key, stored, &opts) {
-            Ok(bytes) => {
-                self.obs.count_store(bucket.bucket(), Some(bytes));
-                if let Some(code) = self.obs.code {
-                    crate::call::observe::record_version(bucket.bucket(), self.function, code);
-                }
-            }
-            Err(e) => {
-                self.obs.count_store(bucket.bucket(), None);
-                warn!(target: "bucketcache", function = self.function, error = %e, "cannot store the result; it is returned uncached");
-            }
-        }
-    }
-
     /// Called when the body is about to run (after [`Call::begin`] returned [`Step::Run`]), with the call's key:
     /// decides and counts the miss's reason (logged at `debug`), computes the code-independent call hash the
     /// entry will record, and starts the clock for its cost. Miss path only.
@@ -882,10 +853,7 @@ impl<'b, T: CallTarget> Call<'b, T> {
             args: &key.args,
         };
         let call_hash = bucket.key_hash(&identity).ok();
-        let _ = self.obs.run.set(Box::new(crate::call::observe::RunStart {
-            started: std::time::Instant::now(),
-            call_hash,
-        }));
+        let _ = self.obs.run.set(Box::new(crate::call::observe::RunStart { call_hash }));
     }
 
     /// Whether an entry for these arguments exists under another code version recorded for the function.
@@ -905,6 +873,54 @@ impl<'b, T: CallTarget> Call<'b, T> {
         })
     }
 
+    /// Stores the cacheable part of `value` (a failure is logged at `warn`, never returned), without a cost.
+    pub fn store<R, S: Shape<R>>(&self, shape: S, value: &R) {
+        self.store_with(shape, value, None, None);
+    }
+
+    /// [`Call::store`], recording the time since `started` (the body's wall time) as the entry's cost; `lifetime`
+    /// (when `Some`) replaces the function's for this entry (a failure's own lifetime, `cache_err = "30s"`).
+    pub fn store_costed<R, S: Shape<R>>(
+        &self,
+        shape: S,
+        value: &R,
+        started: std::time::Instant,
+        lifetime: Option<Duration>,
+    ) {
+        self.store_with(shape, value, Some(started.elapsed()), lifetime);
+    }
+
+    fn store_with<R, S: Shape<R>>(&self, _shape: S, value: &R, cost: Option<Duration>, lifetime: Option<Duration>) {
+        let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
+            return;
+        };
+        let Some(stored) = S::stored(value) else {
+            debug!(target: "bucketcache", function = self.function, "result not cached (Err or None)");
+            return;
+        };
+        let mut opts = crate::WriteOptions::default().function(self.function);
+        opts.cost = cost;
+        opts.lifetime = lifetime.or(self.lifetime);
+        if let Some(call) = self.obs.run.get().and_then(|run| run.call_hash) {
+            opts = opts.call(call);
+        }
+        if let Some(code) = self.obs.code {
+            opts = opts.code(crate::call::observe::code_digest(code));
+        }
+        match bucket.insert_with(key, stored, &opts) {
+            Ok(bytes) => {
+                self.obs.count_store(bucket.bucket(), Some(bytes));
+                if let Some(code) = self.obs.code {
+                    crate::call::observe::record_version(bucket.bucket(), self.function, code);
+                }
+            }
+            Err(e) => {
+                self.obs.count_store(bucket.bucket(), None);
+                warn!(target: "bucketcache", function = self.function, error = %e, "cannot store the result; it is returned uncached");
+            }
+        }
+    }
+
     /// The callback's view of a hit.
     pub fn info<'v, R>(&self, hit: &'v Hit<R>, args: Vec<CallArg>) -> CachedCallInfo<'v, R> {
         CachedCallInfo {
@@ -916,6 +932,7 @@ impl<'b, T: CallTarget> Call<'b, T> {
             key_hash: self.key.unwrap_or(KeyHash([0; 32])),
             source: hit.source,
             code_version: self.obs.code,
+            cost: hit.cost,
         }
     }
 }

@@ -366,8 +366,18 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
+        self.lookup_within(key, 0)
+    }
+
+    /// [`Bucket::lookup`] that keeps serving (and keeps the file of) an entry expired less than `grace_ms` ago:
+    /// the stale window (`freshness.rs`). `grace_ms = 0` is [`Bucket::lookup`].
+    #[inline]
+    pub(crate) fn lookup_within<V>(&self, key: &KeyHash, grace_ms: i64) -> Result<Option<Hit<V>>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         let from_memory = self.memory.with(key, |entry| -> Result<MemoryRead<V>> {
-            if entry.expires_ms.is_some() && entry.is_expired_at(self.now_ms()) {
+            if entry.expires_ms.is_some() && entry.is_expired_at(self.now_ms().saturating_sub(grace_ms)) {
                 return Ok(MemoryRead::Expired);
             }
             let value = match entry.typed::<V>() {
@@ -398,13 +408,14 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             }
             Some(MemoryRead::Unknown) | None => {}
         }
-        self.load::<V>(key)
+        self.load::<V>(key, grace_ms)
     }
 
     /// Reads, checks and decodes the entry file, and puts the value in the memory tier (unless it is too large for
-    /// it). A small file is read whole with one call; a large one is decoded as it is read and hashed (see
-    /// [`Bucket::load_streamed`]), so a load holds the value and buffers of a few MiB, never the file's bytes too.
-    fn load<V>(&self, key: &KeyHash) -> Result<Option<Hit<V>>>
+    /// it); an entry expired at least `grace_ms` ago is removed and missed. A small file is read whole with one
+    /// call; a large one is decoded as it is read and hashed (see [`Bucket::load_streamed`]), so a load holds the
+    /// value and buffers of a few MiB, never the file's bytes too.
+    fn load<V>(&self, key: &KeyHash, grace_ms: i64) -> Result<Option<Hit<V>>>
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -420,7 +431,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 crate::call::observe::note(key, crate::stats::MissReason::Corrupt);
                 return Ok(None);
             };
-            if header.is_expired_at(self.now_ms()) {
+            if header.is_expired_at(self.now_ms().saturating_sub(grace_ms)) {
                 crate::call::observe::note(key, crate::stats::MissReason::Expired);
                 self.expire(key);
                 return Ok(None);
@@ -428,7 +439,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             let value: V = self.decode_payload(&header, &bytes[payload_at..], key)?;
             (header, value)
         } else {
-            match self.load_streamed::<V>(key, &path, &mut file, &info)? {
+            match self.load_streamed::<V>(key, &path, &mut file, &info, grace_ms)? {
                 Some(loaded) => loaded,
                 None => return Ok(None),
             }
@@ -470,6 +481,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         path: &Path,
         file: &mut std::fs::File,
         info: &crate::dirfd::FileInfo,
+        grace_ms: i64,
     ) -> Result<Option<(entry::EntryHeader, V)>> {
         use std::io::Read;
         let origin = path.display();
@@ -492,7 +504,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         if !self.check_header(&origin, key, &header) {
             return Ok(None);
         }
-        if header.is_expired_at(self.now_ms()) {
+        if header.is_expired_at(self.now_ms().saturating_sub(grace_ms)) {
             self.expire(key);
             return Ok(None);
         }

@@ -43,6 +43,9 @@ pub struct CachedCallInfo<'a, R> {
     /// the entry's version is the caller's; its first 16 bytes of blake3 are the header's `code` field, which
     /// `bucketcache ls` shows).
     pub code_version: Option<&'static str>,
+    /// How long the value took to compute (the body's wall time, recorded by the attribute); `None` for entries
+    /// written without it (older entries, `Bucket::insert`).
+    pub cost: Option<std::time::Duration>,
 }
 
 impl<R> CachedCallInfo<'_, R> {

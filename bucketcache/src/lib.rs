@@ -100,6 +100,12 @@
 //! - [`Bucket::prune_directory`] removes entries by their own stamp, never by the pruning bucket's lifetime, so
 //!   pruning never deletes an entry that is still valid for the bucket that wrote it (the Python ancestor did).
 //! - Times come from a [`Clock`] ([`SystemClock`] by default), in milliseconds since the Unix epoch.
+//! - A stale window ([`Bucket::lookup_stale`], the attribute's `stale = "10m"`) is a read-time grace: a reader that
+//!   asks for it still gets (and keeps the file of) an entry expired less than the window ago, judged by one pure
+//!   function, [`freshness::judge`]. A reader without a window removes it as above, and so does
+//!   [`Bucket::prune_directory`].
+//! - Each entry records its cost (the body's wall time, measured by the attribute; [`WriteOptions::cost`]), shown
+//!   by [`Hit::cost`], [`CachedCallInfo::cost`] and the CLI's `ls`, `show` and `stats`; early refresh scales by it.
 //!
 //! # Failure policy
 //!
@@ -335,6 +341,7 @@ mod disable;
 pub mod entry;
 mod error;
 mod flight;
+pub mod freshness;
 mod key;
 pub mod lock;
 mod memory;
@@ -363,6 +370,7 @@ pub use default_bucket::{default_cache_dir, deferred_calls, BUCKETCACHE_DIR_VAR}
 pub use deferred::{deferred_write, DeferredWriteBucket};
 pub use disable::{disable, disabled, enable, is_disabled, reread_env, DisabledGuard, BUCKETCACHE_DISABLE_VAR};
 pub use error::{BoxError, Error, Result};
+pub use freshness::Freshness;
 pub use key::{
     canonical_key_bytes, default_key_hash, DefaultKeyMaker, KeyHash, KeyMaker, StreamingDefaultKeyMaker,
     KEY_FORMAT_VERSION,
@@ -420,6 +428,11 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// | `allow_unit` | cache a function returning `()`: the body then runs once per key (its side effects too, across runs, until the entry expires); without it such a function is a compile error, since there is nothing to cache |
 /// | `shared = false` | keep this function off the shared tier the environment attaches (`BUCKETCACHE_REDIS_URL`) to the buckets the attribute opens; see [Shared tier](crate#shared-tier-redis) |
 /// | `cross_process = "30s"` / `false` | how long a caller waits for another process running the body for the same key (default two minutes), or `false` for no cross-process waiting; see [Concurrency](#concurrency) |
+/// | `cache_err = "30s"` / `cache_none = "5m"` | as the bare forms, but a cached `Err` / `None` expires after its own (usually shorter) lifetime; `Ok` / `Some` values keep the function's |
+/// | `stale = "10m"` | after an entry expires, for up to this long, a call returns the expired value at once while one caller (the first, in this process or another) recomputes it; the others never wait; beyond the window, a normal miss. Needs `lifetime`. See [`freshness`] |
+/// | `stale_if_error` | when the recompute of an expired entry fails (`Err`, `None`, or a panic in the body), return the stale value instead and keep the entry (the next call retries). Needs `stale` |
+/// | `early_refresh` / `early_refresh = 1.5` | a caller recomputes before expiry with a probability rising as expiry nears, scaled by the value's recorded cost (XFetch, β = 1 or the number given); the others keep getting the fresh value. Needs `lifetime` |
+/// | `max_age = "param"` | names a `Duration` or `Option<Duration>` parameter: on this call an entry older than it is a miss (recomputed and overwritten); `None` means no limit; never part of the key |
 ///
 /// # The key
 ///

@@ -360,11 +360,17 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
 
     /// After waiting `wait_limit` for another computer: its entry if it landed meanwhile, else the right to compute
     /// without the lock.
-    fn after_timeout<V>(&self, key: &KeyHash, wait_limit: Duration, start: Instant) -> CrossFlight<V>
+    fn after_timeout<V>(
+        &self,
+        key: &KeyHash,
+        wait_limit: Duration,
+        start: Instant,
+        read: &dyn Fn() -> Option<Hit<V>>,
+    ) -> CrossFlight<V>
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        if let Some(hit) = self.lookup_or_miss::<V>(key) {
+        if let Some(hit) = read() {
             return CrossFlight::Hit(hit);
         }
         warn!(
@@ -436,6 +442,20 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
+        self.cross_flight_reading(key, wait_limit, &|| self.lookup_or_miss::<V>(key))
+    }
+
+    /// [`begin_cross_process_flight_after_miss`](Self::begin_cross_process_flight_after_miss) with its own read of
+    /// the entry after taking (or waiting for) the lock: the freshness path counts only a fresh entry as a hit.
+    pub(crate) fn cross_flight_reading<V>(
+        &self,
+        key: &KeyHash,
+        wait_limit: Duration,
+        read: &dyn Fn() -> Option<Hit<V>>,
+    ) -> CrossFlight<V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         let start = Instant::now();
         let deadline = start
             .checked_add(wait_limit)
@@ -467,7 +487,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             match lock_range_until(shared, key, deadline) {
                 Ok(RangeAttempt::Locked(file)) => {
                     // The previous holder may have written the entry just before unlocking.
-                    if let Some(hit) = self.lookup_or_miss::<V>(key) {
+                    if let Some(hit) = read() {
                         return CrossFlight::Hit(hit);
                     }
                     debug!(target: "bucketcache", hash = %key, waited = ?start.elapsed(), "single flight: computing");
@@ -477,7 +497,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                         waited: start.elapsed(),
                     });
                 }
-                Ok(RangeAttempt::TimedOut) => return self.after_timeout(key, wait_limit, start),
+                Ok(RangeAttempt::TimedOut) => return self.after_timeout(key, wait_limit, start, read),
                 // Byte-range locks refused (an old kernel, a file system without them): per-key files below.
                 Err(e) => {
                     debug!(target: "bucketcache", error = %e, "byte-range locks unavailable; using per-key lock files")
@@ -494,7 +514,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             match lock_until(&fan, &name, deadline) {
                 Ok(Attempt::Locked(file)) => {
                     // The previous holder may have written the entry just before unlocking.
-                    if let Some(hit) = self.lookup_or_miss::<V>(key) {
+                    if let Some(hit) = read() {
                         drop(CrossFlightGuard {
                             lock: Some(Held::File(Box::new((file, fan, name)))),
                             role: FlightRole::Leader,
@@ -506,17 +526,73 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                     return guard(Some(Held::File(Box::new((file, fan, name)))), FlightRole::Leader);
                 }
                 Ok(Attempt::Stale) => {
-                    if let Some(hit) = self.lookup_or_miss::<V>(key) {
+                    if let Some(hit) = read() {
                         return CrossFlight::Hit(hit);
                     }
                     if Instant::now() >= deadline {
                         return guard(None, FlightRole::TimedOut);
                     }
                 }
-                Ok(Attempt::TimedOut) => return self.after_timeout(key, wait_limit, start),
+                Ok(Attempt::TimedOut) => return self.after_timeout(key, wait_limit, start, read),
                 Err(e) => return unlocked(io::Error::new(e.kind(), Error::io("lock", fan.path().join(&name), e))),
             }
         }
+    }
+
+    /// Takes `key`'s cross-process lock if nobody holds it, without waiting and without reading the entry (the
+    /// refresher of a stale entry): `Some` guard holding the lock (or, when locks are unavailable, logged, one
+    /// without it: compute anyway), `None` when another caller holds it.
+    pub(crate) fn try_key_lock(&self, key: &KeyHash) -> Option<CrossFlightGuard> {
+        let now = Instant::now();
+        let held = |lock: Held| {
+            Some(CrossFlightGuard {
+                lock: Some(lock),
+                role: FlightRole::Leader,
+                waited: Duration::ZERO,
+            })
+        };
+        let unlocked = |e: io::Error| {
+            warn!(target: "bucketcache", hash = %key, error = %e, "single flight unavailable (lock refused or failed); refreshing without it");
+            Some(CrossFlightGuard {
+                lock: None,
+                role: FlightRole::Unlocked,
+                waited: Duration::ZERO,
+            })
+        };
+        let locks = match locks_dir(&self.entries.root()) {
+            Ok(d) => d,
+            Err(e) => return unlocked(e),
+        };
+        #[cfg(target_os = "linux")]
+        if !lock_files_forced() {
+            let shared = match locks.open_lock(RANGES_FILE, true) {
+                Ok(f) => f,
+                Err(e) => return unlocked(e),
+            };
+            match lock_range_until(shared, key, now) {
+                Ok(RangeAttempt::Locked(file)) => return held(Held::Range(file)),
+                Ok(RangeAttempt::TimedOut) => return None,
+                Err(e) => {
+                    debug!(target: "bucketcache", error = %e, "byte-range locks unavailable; using per-key lock files")
+                }
+            }
+        }
+        let hex = key.to_hex();
+        let name = format!("{hex}.lock");
+        let fan = match locks.sub_or_create(&hex[..2]) {
+            Ok(d) => d,
+            Err(e) => return unlocked(e),
+        };
+        // A lock file replaced under us (its holder finished) is tried again, a few times.
+        for _ in 0..4 {
+            match lock_until(&fan, &name, now) {
+                Ok(Attempt::Locked(file)) => return held(Held::File(Box::new((file, fan, name)))),
+                Ok(Attempt::Stale) => continue,
+                Ok(Attempt::TimedOut) => return None,
+                Err(e) => return unlocked(io::Error::new(e.kind(), Error::io("lock", fan.path().join(&name), e))),
+            }
+        }
+        None
     }
 
     /// The value stored under `key`, or `compute()`'s, computed once across processes: while one caller computes,

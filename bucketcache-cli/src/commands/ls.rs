@@ -30,6 +30,8 @@ struct Row {
     /// An entry of a superseded code version of its function.
     superseded: bool,
     path: String,
+    /// How long the value took to compute, in µs; `null` when its writer did not record it.
+    cost_us: Option<u64>,
 }
 
 /// The code versions of each function's entries, to tell superseded ones: for a function whose entries carry more
@@ -81,6 +83,7 @@ impl Row {
             code: h.code.map(hex16),
             superseded: false,
             path,
+            cost_us: h.cost_us,
         }
     }
 }
@@ -158,6 +161,7 @@ fn table(rows: &[Row]) -> String {
         ("SIZE", true),
         ("WRITTEN", false),
         ("EXPIRES", false),
+        ("COST", true),
         ("BACKEND", false),
         ("CODE", false),
         ("FUNCTION", false),
@@ -173,6 +177,7 @@ fn table(rows: &[Row]) -> String {
             format_size(r.size),
             format_time(r.written_ms),
             expires,
+            format_cost(r.cost_us),
             r.backend.clone(),
             match (&r.code, r.superseded) {
                 (Some(c), true) => format!("{} (superseded)", &c[..8]),
@@ -183,4 +188,27 @@ fn table(rows: &[Row]) -> String {
         ]);
     }
     t.render()
+}
+
+/// A recorded cost (µs) for people: `1.5 s`, `230 ms`, `42 µs`; `-` when not recorded.
+pub(crate) fn format_cost(cost_us: Option<u64>) -> String {
+    match cost_us {
+        None => "-".to_owned(),
+        Some(us) if us >= 1_000_000 => format!("{:.1} s", us as f64 / 1e6),
+        Some(us) if us >= 1_000 => format!("{} ms", us / 1_000),
+        Some(us) => format!("{us} µs"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_cost;
+
+    #[test]
+    fn costs_read_in_their_unit() {
+        assert_eq!(format_cost(None), "-");
+        assert_eq!(format_cost(Some(42)), "42 µs");
+        assert_eq!(format_cost(Some(230_400)), "230 ms");
+        assert_eq!(format_cost(Some(1_500_000)), "1.5 s");
+    }
 }

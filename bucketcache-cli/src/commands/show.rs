@@ -35,6 +35,8 @@ struct Shown {
     /// The value as JSON; `null` when it cannot be rendered (then `value_unavailable` says why).
     value: Option<Value>,
     value_unavailable: Option<String>,
+    /// How long the value took to compute, in µs; `null` when its writer did not record it.
+    cost_us: Option<u64>,
 }
 
 pub fn run(dir: &Path, hash: &str, json: bool) -> CliResult {
@@ -77,6 +79,7 @@ pub fn run(dir: &Path, hash: &str, json: bool) -> CliResult {
         expires: header.expires_ms.map(rfc3339),
         expires_ms: header.expires_ms,
         expired: header.is_expired_at(now),
+        cost_us: header.cost_us,
         file_size: bytes.len() as u64,
         payload_size: payload.len() as u64,
         value,
@@ -136,6 +139,7 @@ fn human(s: &Shown, payload: &[u8], now: i64) -> String {
         Some(ms) => format!("{} ({})", format_time(ms), relative(ms, now)),
     };
     let _ = writeln!(out, "Expires:   {expires}");
+    let _ = writeln!(out, "Cost:      {}", super::ls::format_cost(s.cost_us));
     let _ = writeln!(
         out,
         "Size:      {} (payload {})",

@@ -38,6 +38,11 @@ struct Stats {
     backends: Vec<Group>,
     /// Risks found in the bucket directory itself (e.g. writable by other users), each with its fix.
     warnings: Vec<String>,
+    /// The recorded costs (the body's wall time) of the entries that have one, in µs: what one hit on each saves.
+    /// The CLI cannot count hits; the time a running process saved is its own statistic.
+    recorded_cost_us: u64,
+    /// How many entries recorded a cost.
+    entries_with_cost: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +51,8 @@ struct Group {
     name: Option<String>,
     count: u64,
     bytes: u64,
+    /// The recorded costs of the group's entries, in µs (entries without one count nothing).
+    cost_us: u64,
 }
 
 fn groups(map: BTreeMap<Option<String>, Tally>) -> Vec<Group> {
@@ -55,6 +62,7 @@ fn groups(map: BTreeMap<Option<String>, Tally>) -> Vec<Group> {
             name,
             count: t.count,
             bytes: t.bytes,
+            cost_us: 0,
         })
         .collect();
     out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
@@ -69,6 +77,7 @@ pub fn run(dir: &Path, json: bool) -> CliResult {
     };
     let mut functions: BTreeMap<Option<String>, Tally> = BTreeMap::new();
     let mut backends: BTreeMap<Option<String>, Tally> = BTreeMap::new();
+    let mut costs: BTreeMap<Option<String>, u64> = BTreeMap::new();
     if let Some(risk) = bucketcache::scan::insecure_dir_warning(dir) {
         warn(format_args!("{risk}"));
         s.warnings.push(risk);
@@ -86,6 +95,12 @@ pub fn run(dir: &Path, json: bool) -> CliResult {
                     s.expired.add(item.len);
                 }
                 functions.entry(h.function.clone()).or_default().add(item.len);
+                if let Some(us) = h.cost_us {
+                    s.recorded_cost_us = s.recorded_cost_us.saturating_add(us);
+                    s.entries_with_cost += 1;
+                    let c = costs.entry(h.function.clone()).or_default();
+                    *c = c.saturating_add(us);
+                }
                 backends.entry(Some(h.backend.clone())).or_default().add(item.len);
                 s.oldest_written_ms = Some(s.oldest_written_ms.map_or(h.written_ms, |o| o.min(h.written_ms)));
                 s.newest_written_ms = Some(s.newest_written_ms.map_or(h.written_ms, |o| o.max(h.written_ms)));
@@ -115,6 +130,9 @@ pub fn run(dir: &Path, json: bool) -> CliResult {
     s.oldest_written = s.oldest_written_ms.map(rfc3339);
     s.newest_written = s.newest_written_ms.map(rfc3339);
     s.functions = groups(functions);
+    for f in &mut s.functions {
+        f.cost_us = costs.get(&f.name).copied().unwrap_or(0);
+    }
     s.backends = groups(backends);
     let status = Status::problems_if(!s.unreadable.is_empty() || errors.unlistable_dirs > 0);
     if json {
@@ -164,6 +182,14 @@ fn human(s: &Stats) -> String {
             let _ = writeln!(out, "{label:<16} {} ({})", format_time(ms), relative(ms, now));
         }
     }
+    if s.entries_with_cost > 0 {
+        let _ = writeln!(
+            out,
+            "Recorded cost:   {} over {} (the time one hit on each saves)",
+            super::ls::format_cost(Some(s.recorded_cost_us)),
+            crate::units::count(s.entries_with_cost, "entry", "entries")
+        );
+    }
     if !s.backends.is_empty() {
         let list: Vec<String> = s
             .backends
@@ -174,11 +200,12 @@ fn human(s: &Stats) -> String {
     }
     if !s.functions.is_empty() {
         let _ = writeln!(out, "\nBy function:");
-        let mut t = Table::new(&[("ENTRIES", true), ("SIZE", true), ("FUNCTION", false)]);
+        let mut t = Table::new(&[("ENTRIES", true), ("SIZE", true), ("COST", true), ("FUNCTION", false)]);
         for f in &s.functions {
             t.row(vec![
                 f.count.to_string(),
                 format_size(f.bytes),
+                super::ls::format_cost((f.cost_us > 0).then_some(f.cost_us)),
                 f.name.clone().unwrap_or_else(|| "(none)".to_owned()),
             ]);
         }

@@ -22,7 +22,6 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
 
 use serde::ser::{Serialize, SerializeTuple, Serializer};
 use tracing::debug;
@@ -125,8 +124,6 @@ pub struct Observe {
 /// What a call knows when its body begins to run.
 #[derive(Debug)]
 pub(crate) struct RunStart {
-    /// When.
-    pub(crate) started: Instant,
     /// The code-independent call hash (`None` when the arguments could not be hashed).
     pub(crate) call_hash: Option<KeyHash>,
 }
