@@ -85,7 +85,15 @@ where
     }
 }
 
+/// Both checks in one test, one after the other on one thread: tracing caches each call site's interest
+/// process-wide, and two thread-local subscribers installed at once (parallel tests) can hide a call site's debug
+/// line from one of them.
 #[test]
+fn logs() {
+    one_decode_failure_is_one_warn_line();
+    full_keys_for_attribute_buckets_via_the_environment();
+}
+
 fn one_decode_failure_is_one_warn_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bucket = Bucket::builder(dir.path())
@@ -112,7 +120,6 @@ fn long_key(text: String) -> usize {
 }
 
 /// The env var is read when the attribute's bucket is first opened: this test is the only one opening it.
-#[test]
 fn full_keys_for_attribute_buckets_via_the_environment() {
     std::env::set_var("BUCKETCACHE_LOG_FULL_KEYS", "1");
     let text = "k".repeat(120);

@@ -191,6 +191,19 @@ impl Bound {
         }
     }
 
+    /// Loads (or rescans) the index now, before a batch of files is written: the batch's `after_write` calls then
+    /// count its files one by one, and a scan in the middle of the batch cannot see (and evict) files whose
+    /// `after_write` has not come yet.
+    pub fn prepare_batch(&self, entries: &Entries) {
+        if !self.active() {
+            return;
+        }
+        let mut guard = self.lock();
+        if guard.as_ref().is_none_or(|i| i.writes_since_scan >= i.rescan_after) {
+            *guard = Some(Index::load(entries));
+        }
+    }
+
     /// Accounts for an entry this bucket removed (or found gone).
     pub fn forget(&self, key: &KeyHash) {
         if !self.active() {

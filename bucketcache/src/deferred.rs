@@ -326,6 +326,7 @@ impl<'a, B: Backend, K: KeyMaker> DeferredWriteBucket<'a, B, K> {
             .iter()
             .map(|(file, meta, _)| (meta.key, file.as_slice()))
             .collect();
+        self.bucket.bound.prepare_batch(&self.bucket.entries);
         let results = crate::store::write_batch(&self.bucket.entries, &items, self.bucket.durability);
         drop(items);
         let mut first_error = None;
