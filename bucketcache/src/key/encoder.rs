@@ -111,40 +111,51 @@ impl Sink for HashSink {
 pub(crate) struct SpillSink {
     pub(crate) buf: Vec<u8>,
     limit: usize,
-    template: blake3::Hasher,
-    spilled: Option<HashSink>,
+    /// Makes the hasher, only when the bytes spill: a blake3 hasher is about 2 KiB, so building and moving one on
+    /// every (small) key would cost more than the key itself.
+    make_hasher: fn() -> blake3::Hasher,
+    /// Boxed for the same reason: the sink stays a few words on the hit path.
+    spilled: Option<Box<HashSink>>,
 }
 
 impl SpillSink {
-    /// A sink over `buf` (emptied), spilling into `hasher` past `limit` bytes.
-    pub(crate) fn new(mut buf: Vec<u8>, limit: usize, hasher: blake3::Hasher) -> Self {
+    /// A sink over `buf` (emptied), spilling into a hasher from `make_hasher` past `limit` bytes.
+    pub(crate) fn new(mut buf: Vec<u8>, limit: usize, make_hasher: fn() -> blake3::Hasher) -> Self {
         buf.clear();
         SpillSink {
             buf,
             limit,
-            template: hasher,
+            make_hasher,
             spilled: None,
         }
     }
 
     /// The hash, when the bytes spilled into the hasher; `None` when they are all in `buf`.
     pub(crate) fn spilled_hash(&mut self) -> Option<[u8; 32]> {
-        self.spilled.take().map(HashSink::finalize)
+        self.spilled.take().map(|h| (*h).finalize())
     }
 }
 
 impl Sink for SpillSink {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        if let Some(h) = self.spilled.as_mut() {
-            h.put(bytes);
-            return;
-        }
-        if self.buf.len() + bytes.len() <= self.limit {
+        if self.spilled.is_none() && self.buf.len() + bytes.len() <= self.limit {
             self.buf.extend_from_slice(bytes);
             return;
         }
-        let mut h = HashSink::new(self.template.clone());
+        self.spill_put(bytes);
+    }
+}
+
+impl SpillSink {
+    #[cold]
+    #[inline(never)]
+    fn spill_put(&mut self, bytes: &[u8]) {
+        if let Some(h) = self.spilled.as_deref_mut() {
+            h.put(bytes);
+            return;
+        }
+        let mut h = Box::new(HashSink::new((self.make_hasher)()));
         h.put(&self.buf);
         h.put(bytes);
         self.buf.clear();

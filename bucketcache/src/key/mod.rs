@@ -177,7 +177,7 @@ impl KeyMaker for DefaultKeyMaker {
         with_scratch(|buf| {
             // Past SCRATCH_KEEP bytes the encoding streams into the hasher: a large argument is hashed in constant
             // memory (the same hash: blake3 of the same bytes).
-            let mut enc = Encoder::new(SpillSink::new(buf, SCRATCH_KEEP, key_hasher()));
+            let mut enc = Encoder::new(SpillSink::new(buf, SCRATCH_KEEP, key_hasher));
             let r = key.serialize(&mut enc).map_err(key_error).map(|()| {
                 KeyHash(match enc.sink.spilled_hash() {
                     Some(h) => h,
