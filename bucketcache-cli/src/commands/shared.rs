@@ -37,19 +37,8 @@ struct Report {
     removed: Option<u64>,
 }
 
-/// The URL with its password replaced.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => {
-            let user = url[s + 3..at].split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 fn connect(url: &str) -> CliResult<redis::Connection> {
-    let shown = redact(url);
+    let shown = bucketcache::tier::redact_url(url);
     let client = redis::Client::open(url).map_err(|e| {
         CliError::usage(format!(
             "invalid Redis URL `{shown}`: {e}; expected redis://host[:port][/db]"
@@ -146,7 +135,7 @@ pub fn run(args: &SharedArgs, json: bool) -> CliResult {
     }
     if args.clear {
         if !args.yes && report.keys > 0 {
-            confirm(&redact(&url), &ns, report.keys, report.bytes)?;
+            confirm(&bucketcache::tier::redact_url(&url), &ns, report.keys, report.bytes)?;
         }
         let mut removed = 0u64;
         for chunk in keys.chunks(500) {
@@ -158,7 +147,7 @@ pub fn run(args: &SharedArgs, json: bool) -> CliResult {
     if json {
         emit_json(&report)?;
     } else {
-        emit(&render(&report, &redact(&url)))?;
+        emit(&render(&report, &bucketcache::tier::redact_url(&url)))?;
     }
     Ok(Status::problems_if(report.foreign.count > 0))
 }

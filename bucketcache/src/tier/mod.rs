@@ -54,6 +54,18 @@ impl fmt::Display for TierError {
 
 impl std::error::Error for TierError {}
 
+/// A tier URL with its password replaced by `***`, for logs and tools (`redis://user:secret@host` →
+/// `redis://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => {
+            let user = url[s + 3..at].split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// A random token proving who holds a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseToken(pub String);

@@ -226,18 +226,6 @@ fn classify(e: redis::RedisError) -> TierError {
     }
 }
 
-/// The URL with its password replaced, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 impl RedisTierBuilder {
     /// The namespace every key starts with (`<namespace>:`); default `bucketcache`. Letters, digits, `_`, `-`,
     /// `.` and `/` only, so `SCAN MATCH <namespace>:*` matches exactly this namespace.
@@ -283,7 +271,7 @@ impl RedisTierBuilder {
     /// [`Error::Config`] for an invalid URL (or `rediss://` without the `redis-tls` feature), an invalid
     /// namespace, or a zero timeout or lease.
     pub fn build(self) -> Result<RedisTier> {
-        let shown_url = redact(&self.url);
+        let shown_url = crate::tier::redact_url(&self.url);
         let client = redis::Client::open(self.url.as_str()).map_err(|e| {
             Error::config(format!(
                 "invalid Redis URL `{shown_url}`: {e}; expected redis://[user:password@]host[:port][/db], \
@@ -423,11 +411,11 @@ mod tests {
     #[test]
     fn passwords_never_reach_the_logs() {
         assert_eq!(
-            redact("redis://user:secret@host:6379/0"),
+            crate::tier::redact_url("redis://user:secret@host:6379/0"),
             "redis://user:***@host:6379/0"
         );
-        assert_eq!(redact("redis://:secret@host"), "redis://:***@host");
-        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+        assert_eq!(crate::tier::redact_url("redis://:secret@host"), "redis://:***@host");
+        assert_eq!(crate::tier::redact_url("redis://host:6379"), "redis://host:6379");
         let tier = RedisTier::builder("redis://u:hunter2@127.0.0.1:1/0")
             .build()
             .expect("valid");
