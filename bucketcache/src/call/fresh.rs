@@ -159,6 +159,9 @@ pub fn catch<R>(body: impl FnOnce() -> R) -> std::thread::Result<R> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
 }
 
+/// The bucket underneath a call target.
+type UnderBucket<T> = Bucket<<T as CallTarget>::Backend, <T as CallTarget>::KeyMaker>;
+
 impl<T: CallTarget> Call<'_, T> {
     /// The entry judged by `policy`; an unusable entry is a miss (logged once per call, as [`Call::begin`] does).
     fn judged<R, S: Shape<R>>(
@@ -287,18 +290,25 @@ impl<T: CallTarget> Call<'_, T> {
         }
     }
 
-    /// [`Call::begin`] for a function with freshness arguments.
-    pub fn begin_fresh<R, S: Shape<R>>(&self, _shape: S, nocache: bool, opts: &FreshOpts) -> FreshStep<R> {
+    /// The bucket and key a freshness decision reads, or `None` when the body just runs (no bucket, a key that
+    /// could not be hashed, or `nocache`). Freshness reads and locks go to the bucket underneath (a deferred
+    /// target's pending values are fresh by construction: they were just computed).
+    fn fresh_target(&self, nocache: bool) -> Option<(&UnderBucket<T>, KeyHash)> {
         let (Some(target), Some(key)) = (self.bucket, self.key) else {
-            return FreshStep::Run(RunGuard::default());
+            return None;
         };
-        // Freshness reads and locks go to the bucket underneath (a deferred target's pending values are fresh
-        // by construction: they were just computed).
-        let bucket = target.bucket();
         if nocache {
             debug!(target: "bucketcache", function = self.function, "nocache: running");
-            return FreshStep::Run(RunGuard::default());
+            return None;
         }
+        Some((target.bucket(), key))
+    }
+
+    /// [`Call::begin`] for a function with freshness arguments.
+    pub fn begin_fresh<R, S: Shape<R>>(&self, _shape: S, nocache: bool, opts: &FreshOpts) -> FreshStep<R> {
+        let Some((bucket, key)) = self.fresh_target(nocache) else {
+            return FreshStep::Run(RunGuard::default());
+        };
         let mut reported = false;
         loop {
             match self.fresh_round::<R, S>(bucket, &key, opts, true, &mut reported) {
@@ -316,16 +326,9 @@ impl<T: CallTarget> Call<'_, T> {
 
     /// [`Call::begin_fresh`] for `async fn`s: waiting for another caller's value does not block the thread.
     pub async fn begin_fresh_async<R, S: Shape<R>>(&self, _shape: S, nocache: bool, opts: &FreshOpts) -> FreshStep<R> {
-        let (Some(target), Some(key)) = (self.bucket, self.key) else {
+        let Some((bucket, key)) = self.fresh_target(nocache) else {
             return FreshStep::Run(RunGuard::default());
         };
-        // Freshness reads and locks go to the bucket underneath (a deferred target's pending values are fresh
-        // by construction: they were just computed).
-        let bucket = target.bucket();
-        if nocache {
-            debug!(target: "bucketcache", function = self.function, "nocache: running");
-            return FreshStep::Run(RunGuard::default());
-        }
         let mut reported = false;
         loop {
             match self.fresh_round::<R, S>(bucket, &key, opts, false, &mut reported) {
