@@ -3,7 +3,8 @@
 //! ```text
 //! #[bucket_cache(bucket = EXPR | path = "dir", backend = json|msgpack|bincode, lifetime = "1h 30m",
 //!                nocache = flag, ignore(a, b, self), method, on_cached = path, version = "...",
-//!                cache_err, cache_none, allow_unit, cross_process = false | "30s")]
+//!                cache_err, cache_none, allow_unit, cross_process = false | "30s",
+//!                deps(helper, crate::model::Config, file = "data/table.csv"))]
 //! ```
 //!
 //! One loop reads `name`, then the value its kind takes (`= value`, `(list)` or nothing). An unknown name says
@@ -66,6 +67,9 @@ pub struct Args {
     pub cache_err_lifetime: Option<Setting<LitStr>>,
     /// `cache_none = "5m"`: the lifetime of a cached `None`.
     pub cache_none_lifetime: Option<Setting<LitStr>>,
+    /// `deps(helper, crate::model::Config, file = "data/table.csv")`: fingerprints joining the code version
+    /// (`fingerprint.rs`).
+    pub deps: Option<Setting<crate::fingerprint::Deps>>,
 }
 
 /// Every argument name, in the order the docs list them.
@@ -88,6 +92,7 @@ pub const KNOWN: &[&str] = &[
     "stale_if_error",
     "early_refresh",
     "max_age",
+    "deps",
 ];
 
 /// Names people reach for, and the argument that does it.
@@ -115,6 +120,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("on_hit", "on_cached"),
     ("callback", "on_cached"),
     ("key_version", "version"),
+    ("depends", "deps"),
+    ("depends_on", "deps"),
+    ("dependencies", "deps"),
 ];
 
 /// The known argument closest to `name`: an alias, or one within a small edit distance.
@@ -286,6 +294,10 @@ impl Args {
                 eq(input, key, "shared = false")?;
                 let value: Lit = input.parse()?;
                 put(&mut self.shared, Setting { key: span, value }, key, errors);
+            }
+            "deps" => {
+                let value = crate::fingerprint::parse_deps(input, key, errors)?;
+                put(&mut self.deps, Setting { key: span, value }, key, errors);
             }
             "stale" => {
                 let value = str_value(input, key, "stale = \"10m\"")?;

@@ -161,7 +161,10 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
 
     // The key: code version (signature and body, or `version`), type names, named argument values.
     let version = m.args.version.as_ref().map(|v| v.value.value());
-    let code = tokens::code_version(sig.to_token_stream(), item.block.to_token_stream(), version.as_deref());
+    let base = tokens::code_version(sig.to_token_stream(), item.block.to_token_stream(), version.as_deref());
+    // With `deps(...)`: the code version is computed once per process (`fingerprint.rs`); without, it is `base`,
+    // a literal, as before `deps` existed.
+    let (code, deps_setup, fingerprint_fn) = crate::fingerprint::code_of(m, &base);
     let mut types: Vec<TokenStream> = Vec::new();
     if m.names_self_type() {
         types.push(quote!(::core::any::type_name::<Self>()));
@@ -351,6 +354,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             #applies
             let __bucketcache_shape = #shape;
             #bucket
+            #deps_setup
             #[allow(unused_imports)]
             use #p::{ViaSerialize as _, ViaNotSerialize as _, ViaSelfNotSerialize as _};
             #(#sets)*
@@ -377,7 +381,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
 
     let attrs = &item.attrs;
     let vis = &item.vis;
-    quote!(#(#attrs)* #vis #sig #body)
+    quote!(#(#attrs)* #vis #sig #body #fingerprint_fn)
 }
 
 /// What [`fresh_decision`] takes from [`expand`].

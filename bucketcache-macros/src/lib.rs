@@ -5,12 +5,14 @@
 //! The work is a pipeline, one file a stage: `args.rs` parses the attribute, `model.rs` classifies the function
 //! (parameters, receiver, asyncness, return type), `valid.rs` checks the combination and reports every problem on
 //! its token, `expand.rs` writes the cached function. `tokens.rs` renders token streams canonically for the
-//! signature and the body fingerprint.
+//! signature and the body fingerprint. `fingerprint.rs` is `#[bucketcache::fingerprint]` and `deps(...)`: the
+//! hidden fingerprint function beside an item, and the code version of a cached function with dependencies.
 
 use proc_macro::TokenStream;
 
 mod args;
 mod expand;
+mod fingerprint;
 mod model;
 mod tokens;
 mod valid;
@@ -23,6 +25,20 @@ pub fn bucket_cache(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(out) => out.into(),
         Err(e) => {
             // The error and the function unchanged: one error, no cascade of "cannot find function".
+            let mut out = e.to_compile_error();
+            out.extend(original);
+            out.into()
+        }
+    }
+}
+
+/// Gives an item a code fingerprint that `deps(...)` can name. See `bucketcache::fingerprint`.
+#[proc_macro_attribute]
+pub fn fingerprint(args: TokenStream, item: TokenStream) -> TokenStream {
+    let original = proc_macro2::TokenStream::from(item.clone());
+    match fingerprint::attribute(args.into(), item.into()) {
+        Ok(out) => out.into(),
+        Err(e) => {
             let mut out = e.to_compile_error();
             out.extend(original);
             out.into()

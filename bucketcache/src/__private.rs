@@ -24,6 +24,7 @@ pub use crate::arg_value::ArgValue;
 pub use crate::call_info::{CachedCallInfo, CallArg};
 pub use crate::call_target::{AsTarget, CallTarget};
 pub use crate::default_bucket::{default_cache_dir, SharedBucket, SiteBucket};
+pub use crate::fingerprint::{fingerprint_digest, redirect_dep_file, DepFile, DepsCode, FpNode, FpWalk};
 pub use crate::flight::FlightGuard;
 pub use crate::key::shape::{shape_digest, shape_text};
 pub use crate::site::ShapeFn;

@@ -49,7 +49,7 @@
 //! |---|---|---|
 //! | `json` | on | [`JsonBackend`] (serde_json) |
 //! | `msgpack` | on | [`MessagePackBackend`] (rmp-serde) |
-//! | `macros` | on | the [`#[bucket_cache]`](macro@bucket_cache) attribute (`bucketcache-macros`, pinned to this version) |
+//! | `macros` | on | the [`#[bucket_cache]`](macro@bucket_cache) and [`#[fingerprint]`](macro@fingerprint) attributes (`bucketcache-macros`, pinned to this version) |
 //!
 //! | piece | what it does |
 //! |---|---|
@@ -290,9 +290,19 @@
 //! only on a miss). On a miss with no entry, the call computes the key its arguments had under each other recorded
 //! version and asks whether that entry exists. [`CachedCallInfo::code_version`] tells a callback the version.
 //!
-//! What a token fingerprint cannot see: the code of the helpers a function calls, the files it reads, and a
-//! dependency crate's new version (its code is not in your function's tokens). When such a change must start fresh
-//! entries, bump `version = "..."` (for example to the dependency's version string) or clear the bucket.
+//! To find out why calls miss: run with `RUST_LOG=bucketcache=debug` (and a `tracing` subscriber): each miss logs
+//! `cache miss` with `function`, `hash` and `reason`, each call site its parts once (`call site`: function, code
+//! version, shape), and a function with `deps` its code version at its first call (`dependency fingerprints`).
+//! [`stats()`] counts misses by reason per function. On disk, the CLI's `bucketcache stats DIR` counts the entries
+//! of superseded code versions (a function whose entries carry more than one code version: all but the most
+//! recently written), `bucketcache ls DIR --superseded` lists them and `bucketcache prune DIR --superseded`
+//! removes them.
+//!
+//! A token fingerprint covers the function's own tokens. The code of the helpers it calls, the types and `const`s
+//! it uses and the data files it reads join its code version when it names them in `deps(...)` (items marked
+//! [`#[bucketcache::fingerprint]`](macro@fingerprint), transitively; files by content): see
+//! [`fingerprint`](macro@fingerprint) for the rules and for what a token fingerprint still cannot see (a dependency
+//! crate's new version: `deps(file = "Cargo.lock")` or `version = "..."`).
 //!
 //! # Statistics
 //!
@@ -340,6 +350,7 @@ mod dirfd;
 mod disable;
 pub mod entry;
 mod error;
+mod fingerprint;
 mod flight;
 pub mod freshness;
 mod key;
@@ -423,6 +434,7 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// | `method` | hash `self`'s state into the key (requires `Self: Serialize`); a receiver with neither `method` nor `ignore(self)` is hashed as well, `method` says so |
 /// | `on_cached = path` | called on hits only, before returning: `fn(&CachedCallInfo<'_, R>)`, or `fn(&Self, &CachedCallInfo<'_, R>)` for functions with a receiver; `R` is the whole return type (for `-> Result<u32, E>`, `CachedCallInfo<'_, Result<u32, E>>`), and a generic `fn cb<R>(info: &CachedCallInfo<'_, R>)` fits any function |
 /// | `version = "..."` | replaces the body fingerprint in the key: edits of the body keep the entries until the version changes |
+/// | `deps(helper, crate::model::Config, other::cached_fn, file = "data/table.csv")` | adds to the code version the fingerprints of the items named (each marked [`#[bucketcache::fingerprint]`](macro@fingerprint), transitively) and the content of the files named (relative to the crate's directory, read once per process at the first call; an unreadable file is logged at `error` and the function runs uncached): editing any of them starts fresh entries. See [`fingerprint`](macro@fingerprint) |
 /// | `cache_err` | also cache `Err` values of a `Result` return type (the whole `Result` is stored, so `E` must be serializable); a compile error on another return type (aliases of `Result` work) |
 /// | `cache_none` | also cache `None` values of an `Option` return type; a compile error on another return type |
 /// | `allow_unit` | cache a function returning `()`: the body then runs once per key (its side effects too, across runs, until the entry expires); without it such a function is a compile error, since there is nothing to cache |
@@ -679,3 +691,93 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// stored (not `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`), an `on_cached` callback of another
 /// signature (the error names the expected one).
 pub use bucketcache_macros::bucket_cache;
+
+#[cfg(feature = "macros")]
+/// Gives an item a code fingerprint that `deps(...)` can name, so that editing it starts fresh entries for every
+/// cached function that depends on it.
+///
+/// ```
+/// # use std::sync::LazyLock;
+/// # use bucketcache::{bucket_cache, Bucket};
+/// # static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+/// # static CACHE: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(DIR.path()).unwrap());
+/// mod model {
+///     #[bucketcache::fingerprint]
+///     #[derive(Clone, serde::Serialize, serde::Deserialize)]
+///     pub struct Config { pub scale: u32 }
+///
+///     #[bucketcache::fingerprint(deps(Config))]
+///     pub fn scaled(c: &Config, x: u32) -> u32 { c.scale * x }
+/// }
+///
+/// // Editing `scaled`, or `Config` (a dependency of `scaled`), starts fresh entries for `report`;
+/// // reverting the edit finds the old ones again.
+/// #[bucket_cache(bucket = CACHE, deps(model::scaled))]
+/// fn report(x: u32) -> u32 {
+///     model::scaled(&model::Config { scale: 3 }, x)
+/// }
+///
+/// assert_eq!(report(2), 6);
+/// assert_eq!(report(2), 6); // a hit
+/// ```
+///
+/// # Where it applies, and the names it gives
+///
+/// | item | its fingerprint covers | named in `deps` as |
+/// |---|---|---|
+/// | `fn helper` (free, or in an inherent `impl`) | the whole item: signature, body, attributes | `helper`, `path::to::helper`, `Type::helper` |
+/// | `struct Config`, `enum Mode` | the whole item, fields, variants and their attributes (`#[serde(...)]` counts) | `Config`, `crate::model::Config` |
+/// | `const LIMIT`, `static TABLE` | the whole item | `LIMIT`, `path::to::LIMIT` |
+/// | `impl Config { ... }` | the whole block | `impl_Config` (in the module of the block) |
+/// | `impl Display for Config { ... }` | the whole block | `impl_Display_for_Config` |
+/// | a `#[bucket_cache]` free function (no `self`, no `Self`) | its code version (signature and body, or `version`) | `cached_fn`, `other::cached_fn` |
+///
+/// An item's fingerprint is 128 bits of the blake3 hash of its tokens, written canonically (whitespace, comments
+/// and doc comments do not count). With `deps(...)` it also covers the fingerprints of the items named there and
+/// the content of the files named there, **transitively**: editing `leaf` changes the fingerprint of `helper`
+/// (`deps(leaf)`) and so the code version of every cached function naming `helper`. Cycles are fine (each item is
+/// counted once). An impl block's fingerprint is named after its self type (the last segment of its path, generic
+/// arguments dropped) and trait; two inherent blocks of one type in one module would share a name, so fingerprint
+/// one of them, or their methods one by one (`#[bucketcache::fingerprint]` on a method in an inherent `impl` gives
+/// it the name `Type::method`). In a trait impl, put the attribute on the whole block: an extra item there does not
+/// compile.
+///
+/// Naming an item without a fingerprint is a compile error on the path you wrote: rustc "cannot find function
+/// `__add_bucketcache_fingerprint_to_helper`", that is, add `#[bucketcache::fingerprint]` to `helper`. Each
+/// fingerprint is a hidden function beside its item with the item's visibility: name a private helper from its
+/// module and the modules inside it, a `pub` one from anywhere (another crate too), by the path of its definition
+/// (a `pub use` re-exports the item, not its fingerprint; name the original path).
+///
+/// `#[bucket_cache]` methods and functions whose signature names `Self` get no fingerprint of their own (the
+/// attribute cannot tell an inherent impl from a trait impl): fingerprint their `impl` block instead.
+///
+/// # Data files
+///
+/// `deps(file = "data/table.csv")` adds the content hash of a file, given relative to the crate's directory (the
+/// one holding its `Cargo.toml`, `CARGO_MANIFEST_DIR`). The file must exist when the crate is compiled (a typo is a
+/// compile error on the string); it is resolved to an absolute path then, and **read at run time**, once per
+/// process at the first call of a function depending on it (so editing the data file starts fresh entries without
+/// a rebuild, and reverting it finds the old ones). The key holds the path as written and the content hash, never
+/// the absolute path, so a bucket stays portable. If the file cannot be read at run time (removed, renamed,
+/// unreadable), that is logged at `error` naming the function and the file, and every call of the function runs
+/// its body uncached for the rest of the process: never a wrong hit.
+///
+/// # The hit path
+///
+/// The code version with dependencies is computed once per call site and process (a `static`), at the first call:
+/// a later call pays one initialized check. A function without `deps` has exactly the code version it had before
+/// `deps` existed (no entries are invalidated by upgrading).
+///
+/// # What a token fingerprint cannot see
+///
+/// | change | what to do |
+/// |---|---|
+/// | a dependency crate's new version (its code is not in your tokens) | `deps(file = "Cargo.lock")` (in a workspace, `file = "../Cargo.lock"`): any lock file change starts fresh entries; or put the crate's version in `version = "..."` |
+/// | a helper, type or `const` the function uses but `deps` does not name | name it (and give it `#[bucketcache::fingerprint]`); its own dependencies must be named on it in turn |
+/// | a macro that expands differently (a `macro_rules!` edited elsewhere, `include_str!`'d file, a build script's output) | the tokens are the macro's call, not its expansion: name the data file with `deps(file = ...)`, or bump `version = "..."` |
+/// | the environment, the clock, the network, other files read at run time | these are inputs: pass them as arguments (they join the key), or name the files in `deps(file = ...)` |
+/// | the compiler, `cfg`s and features | bump `version = "..."` when a build setting changes results |
+///
+/// `version = "..."` keeps its meaning with `deps`: it replaces the function's own body fingerprint, and the
+/// dependencies still apply.
+pub use bucketcache_macros::fingerprint;
