@@ -4,12 +4,13 @@
 //!
 //! The work is a pipeline, one file a stage: `args.rs` parses the attribute, `model.rs` classifies the function
 //! (parameters, receiver, asyncness, return type), `valid.rs` checks the combination and reports every problem on
-//! its token, `expand.rs` writes the cached function. `tokens.rs` renders token streams canonically for the
+//! its token, `expand.rs` writes the cached function (`background.rs`: its decision with `refresh = "background"`). `tokens.rs` renders token streams canonically for the
 //! signature and the body fingerprint.
 
 use proc_macro::TokenStream;
 
 mod args;
+mod background;
 mod expand;
 mod model;
 mod tokens;
