@@ -556,10 +556,9 @@ fn check_background(m: &Model<'_>, cx: &mut Ctxt) -> bool {
             cx.spanned(
                 &p.node.ty,
                 format!(
-                    "`refresh = \"background\"` moves `{name}` to the thread that refreshes the entry, but `{}` \
-                     borrows from the caller: take an owned value (`String` for `&str`, `Vec<T>` for `&[T]`, \
-                     `Arc<T>` for shared state), or remove `refresh`",
-                    p.node.ty.to_token_stream()
+                    "`refresh = \"background\"` moves `{name}` to the thread that refreshes the entry, but this \
+                     reference borrows from the caller: take an owned value (`String` for `&str`, `Vec<T>` for \
+                     `&[T]`, `Arc<T>` for shared state), or remove `refresh`"
                 ),
             );
         }
