@@ -1,5 +1,6 @@
 //! Stale-while-revalidate: a slow "API call" cached for a minute; for ten minutes after that its expired value is
-//! served at once while one caller refreshes it, and a failed refresh (`stale_if_error`) serves it too.
+//! served at once while one caller refreshes it, and a failed refresh (`stale_if_error`) serves it too. Last, the
+//! same call with `refresh = "background"`: nobody waits, not even the first caller after expiry.
 //!
 //! Run with `cargo run --example freshness`. The bucket's clock is a `ManualClock`, so "an hour later" takes no time.
 
@@ -31,6 +32,22 @@ fn price(symbol: String) -> Result<String, String> {
         return Err("upstream unavailable".into());
     }
     Ok(format!("{symbol}: price #{n}"))
+}
+
+static BG_CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// The same API, refreshed on a thread of its own.
+#[bucket_cache(bucket = CACHE, lifetime = "1m", stale = "10m", refresh = "background")]
+fn price_bg(symbol: String) -> String {
+    std::thread::sleep(Duration::from_millis(500));
+    let n = BG_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+    format!("{symbol}: price #{n}")
+}
+
+fn timed_bg(who: &str) {
+    let start = Instant::now();
+    let v = price_bg("ACME".into());
+    println!("  {who:<10} {v:?} in {:>4} ms", start.elapsed().as_millis());
 }
 
 fn timed(who: &str) {
@@ -66,4 +83,16 @@ fn main() {
     println!("an hour later, beyond the stale window: a normal miss, and the error is returned:");
     timed("caller");
     println!("the API was called {} times", CALLS.load(Ordering::SeqCst));
+
+    println!();
+    println!("refresh = \"background\": a miss, then 90 s later every caller gets the stale value at once:");
+    timed_bg("caller");
+    CLOCK.advance(Duration::from_secs(90));
+    for who in ["first", "second", "third"] {
+        timed_bg(who);
+    }
+    std::thread::sleep(Duration::from_millis(700)); // the refresh thread lands meanwhile
+    println!("after the background refresh:");
+    timed_bg("caller");
+    println!("the API was called {} times", BG_CALLS.load(Ordering::SeqCst));
 }

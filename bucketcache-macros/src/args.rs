@@ -3,8 +3,9 @@
 //! ```text
 //! #[bucket_cache(bucket = EXPR | path = "dir", backend = json|msgpack|bincode, lifetime = "1h 30m",
 //!                nocache = flag, ignore(a, b, self), method, on_cached = path, version = "...",
-//!                cache_err, cache_none, allow_unit, cross_process = false | "30s",
-//!                deps(helper, crate::model::Config, file = "data/table.csv"))]
+//!                cache_err, cache_none, allow_unit, cross_process = false | "30s", shared = false,
+//!                stale = "10m", stale_if_error, early_refresh = 1.5, max_age = param,
+//!                refresh = "background" | "caller", deps(helper, crate::model::Config, file = "data/table.csv"))]
 //! ```
 //!
 //! One loop reads `name`, then the value its kind takes (`= value`, `(list)` or nothing). An unknown name says
@@ -70,6 +71,17 @@ pub struct Args {
     /// `deps(helper, crate::model::Config, file = "data/table.csv")`: fingerprints joining the code version
     /// (`fingerprint.rs`).
     pub deps: Option<Setting<crate::fingerprint::Deps>>,
+    /// `refresh = "background"` (or `"caller"`, the default): who recomputes a stale or early-refreshed entry.
+    pub refresh: Option<Setting<(RefreshMode, Span)>>,
+}
+
+/// Who recomputes a stale (or early-refreshed) entry: `refresh = "caller"` (the default) or `"background"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshMode {
+    /// The first caller after expiry recomputes; the others get the stale value at once.
+    Caller,
+    /// Every caller gets the stale value at once; a thread of its own recomputes.
+    Background,
 }
 
 /// Every argument name, in the order the docs list them.
@@ -93,6 +105,7 @@ pub const KNOWN: &[&str] = &[
     "early_refresh",
     "max_age",
     "deps",
+    "refresh",
 ];
 
 /// Names people reach for, and the argument that does it.
@@ -111,7 +124,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("codec", "backend"),
     ("skip", "ignore"),
     ("exclude", "ignore"),
-    ("refresh", "nocache"),
     ("stale_while_revalidate", "stale"),
     ("swr", "stale"),
     ("xfetch", "early_refresh"),
@@ -306,6 +318,25 @@ impl Args {
             "max_age" => {
                 let value = name_value(input, key, "max_age = \"max_age\"")?;
                 put(&mut self.max_age, Setting { key: span, value }, key, errors);
+            }
+            "refresh" => {
+                let lit = name_value(input, key, "refresh = \"background\"")?;
+                let mode = match lit.value().as_str() {
+                    "background" => RefreshMode::Background,
+                    "caller" => RefreshMode::Caller,
+                    other => {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "unknown refresh mode `{other}`: expected `\"background\"` (a thread of its own \
+                                 recomputes a stale entry) or `\"caller\"` (the default: the first caller after \
+                                 expiry does); to skip the cache on a call, use `nocache = \"{other}\"`"
+                            ),
+                        ))
+                    }
+                };
+                let value = (mode, lit.span());
+                put(&mut self.refresh, Setting { key: span, value }, key, errors);
             }
             "early_refresh" => {
                 let value = if input.peek(Token![=]) {
@@ -530,6 +561,20 @@ mod tests {
         assert!(error_of(quote::quote!(stale = 600)).contains("`stale = \"600s\"`"));
         assert!(error_of(quote::quote!(early_refresh = "fast")).contains("takes a number"));
         assert!(error_of(quote::quote!(stale_if_error = true)).contains("takes no value"));
+    }
+
+    #[test]
+    fn parses_refresh() {
+        let a: Args = parse_quote!(refresh = "background");
+        assert_eq!(a.refresh.map(|r| r.value.0), Some(RefreshMode::Background));
+        let a: Args = parse_quote!(refresh = caller);
+        assert_eq!(a.refresh.map(|r| r.value.0), Some(RefreshMode::Caller));
+        let e = error_of(quote::quote!(refresh = "force"));
+        assert!(
+            e.contains("unknown refresh mode `force`") && e.contains("nocache = \"force\""),
+            "{e}"
+        );
+        assert!(error_of(quote::quote!(refresh)).contains("`refresh = \"background\"`"));
     }
 
     #[test]

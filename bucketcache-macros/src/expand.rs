@@ -309,7 +309,20 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         || m.args.early_refresh.is_some()
         || m.args.max_age.is_some()
         || m.args.stale_if_error.is_some();
-    let decide = if fresh_used {
+    let decide = if checked.fresh.background {
+        crate::background::decision(
+            m,
+            checked,
+            &FreshParts {
+                ret: &ret,
+                ret_span,
+                nocache: &nocache,
+                on_hit: &on_hit,
+                store: &store,
+                failed: &failed,
+            },
+        )
+    } else if fresh_used {
         fresh_decision(
             m,
             checked,
@@ -384,31 +397,20 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     quote!(#(#attrs)* #vis #sig #body #fingerprint_fn)
 }
 
-/// What [`fresh_decision`] takes from [`expand`].
-struct FreshParts<'a> {
-    ret: &'a TokenStream,
-    ret_span: Span,
-    nocache: &'a TokenStream,
-    on_hit: &'a Option<TokenStream>,
-    store: &'a TokenStream,
-    failed: &'a TokenStream,
+/// What [`fresh_decision`] (and `background::decision`) take from [`expand`].
+pub(crate) struct FreshParts<'a> {
+    pub(crate) ret: &'a TokenStream,
+    pub(crate) ret_span: Span,
+    pub(crate) nocache: &'a TokenStream,
+    pub(crate) on_hit: &'a Option<TokenStream>,
+    pub(crate) store: &'a TokenStream,
+    pub(crate) failed: &'a TokenStream,
 }
 
-/// The decision of a function with freshness arguments (`stale`, `early_refresh`, `max_age`, `stale_if_error`):
-/// `Call::begin_fresh`, then the body (a refresh, or a miss) with its failure caught for `stale_if_error`.
-fn fresh_decision(m: &Model<'_>, checked: &Checked, parts: &FreshParts<'_>) -> TokenStream {
+/// `let __bucketcache_fresh = FreshOpts::new(stale, β, stale_if_error).max_age(..);`: a function's freshness
+/// options, with this call's `max_age`.
+pub(crate) fn fresh_opts(m: &Model<'_>, checked: &Checked) -> TokenStream {
     let p = quote!(::bucketcache::__private);
-    let FreshParts {
-        ret,
-        ret_span,
-        nocache,
-        on_hit,
-        store,
-        failed,
-    } = parts;
-    let ret_span = *ret_span;
-    let block = &m.item.block;
-    let is_async = m.item.sig.asyncness.is_some();
     let duration = |d: Option<std::time::Duration>| match d {
         Some(d) => {
             let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
@@ -428,6 +430,26 @@ fn fresh_decision(m: &Model<'_>, checked: &Checked, parts: &FreshParts<'_>) -> T
         .find(|prm| prm.role == Role::MaxAge)
         .and_then(|prm| prm.name)
         .map(|n| quote_spanned!(n.span()=> .max_age(#p::max_age(&#n))));
+    quote!(let __bucketcache_fresh = #p::FreshOpts::new(#stale, #beta, #stale_if_error)#max_age;)
+}
+
+/// The decision of a function with freshness arguments (`stale`, `early_refresh`, `max_age`, `stale_if_error`):
+/// `Call::begin_fresh`, then the body (a refresh, or a miss) with its failure caught for `stale_if_error`.
+fn fresh_decision(m: &Model<'_>, checked: &Checked, parts: &FreshParts<'_>) -> TokenStream {
+    let p = quote!(::bucketcache::__private);
+    let FreshParts {
+        ret,
+        ret_span,
+        nocache,
+        on_hit,
+        store,
+        failed,
+    } = parts;
+    let ret_span = *ret_span;
+    let block = &m.item.block;
+    let is_async = m.item.sig.asyncness.is_some();
+    let stale_if_error = m.args.stale_if_error.is_some();
+    let fresh_opts = fresh_opts(m, checked);
     let begin = if is_async {
         quote_spanned!(ret_span=> __bucketcache_call.begin_fresh_async::<#ret, _>(__bucketcache_shape, #nocache, &__bucketcache_fresh).await)
     } else {
@@ -479,7 +501,7 @@ fn fresh_decision(m: &Model<'_>, checked: &Checked, parts: &FreshParts<'_>) -> T
         }
     };
     quote! {
-        let __bucketcache_fresh = #p::FreshOpts::new(#stale, #beta, #stale_if_error)#max_age;
+        #fresh_opts
         match #begin.split() {
             ::core::result::Result::Ok(__bucketcache_hit) => {
                 #on_hit

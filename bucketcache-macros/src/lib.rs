@@ -4,13 +4,15 @@
 //!
 //! The work is a pipeline, one file a stage: `args.rs` parses the attribute, `model.rs` classifies the function
 //! (parameters, receiver, asyncness, return type), `valid.rs` checks the combination and reports every problem on
-//! its token, `expand.rs` writes the cached function. `tokens.rs` renders token streams canonically for the
-//! signature and the body fingerprint. `fingerprint.rs` is `#[bucketcache::fingerprint]` and `deps(...)`: the
-//! hidden fingerprint function beside an item, and the code version of a cached function with dependencies.
+//! its token, `expand.rs` writes the cached function (`background.rs`: its decision with `refresh =
+//! "background"`). `tokens.rs` renders token streams canonically for the signature and the body fingerprint.
+//! `fingerprint.rs` is `#[bucketcache::fingerprint]` and `deps(...)`: the hidden fingerprint function beside an
+//! item, and the code version of a cached function with dependencies.
 
 use proc_macro::TokenStream;
 
 mod args;
+mod background;
 mod expand;
 mod fingerprint;
 mod model;

@@ -30,6 +30,8 @@ pub struct Fresh {
     pub early_refresh: Option<f64>,
     /// The lifetime of a cached failure (`cache_err = "30s"` or `cache_none = "5m"`).
     pub failure_lifetime: Option<Duration>,
+    /// `refresh = "background"`: stale entries are refreshed on a thread of their own.
+    pub background: bool,
 }
 
 /// Parses a human duration (`"90s"`, `"1h 30m"`, `"2d"`), with the message `valid` reports on the literal.
@@ -108,7 +110,8 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
     check_unit_return(m, &mut cx);
     let cross_process = check_cross_process(m, &mut cx);
     let local_only = check_shared(m, &mut cx);
-    let fresh = check_freshness(m, &mut cx);
+    let mut fresh = check_freshness(m, &mut cx);
+    fresh.background = check_background(m, &mut cx);
     match cx.errors {
         Some(e) => Err(e),
         None => Ok(Checked {
@@ -503,6 +506,76 @@ fn check_freshness(m: &Model<'_>, cx: &mut Ctxt) -> Fresh {
     fresh
 }
 
+/// Whether a type is a reference other than `&'static T`: it borrows from the caller.
+fn borrows(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => r.lifetime.as_ref().is_none_or(|l| l.ident != "static"),
+        Type::Paren(p) => borrows(&p.elem),
+        Type::Group(g) => borrows(&g.elem),
+        _ => false,
+    }
+}
+
+/// `refresh = "background"`: a sync function, without `self`, whose arguments move to a thread (no borrowed
+/// parameter), whose bucket lives as long as the program, with something to refresh (`stale` or
+/// `early_refresh`). Argument types that are not `Send + 'static` are reported by the expansion's `MoveCheck`.
+fn check_background(m: &Model<'_>, cx: &mut Ctxt) -> bool {
+    let a = m.args;
+    let Some(refresh) = &a.refresh else {
+        return false;
+    };
+    if refresh.value.0 != crate::args::RefreshMode::Background {
+        return false;
+    }
+    if a.stale.is_none() && a.early_refresh.is_none() {
+        cx.at(
+            refresh.key,
+            "`refresh = \"background\"` refreshes a stale (or early-refreshed) entry on a thread of its own, but this \
+             function serves no stale entry: add `stale = \"...\"` (and `lifetime`) or `early_refresh`, or remove \
+             `refresh`",
+        );
+    }
+    if let Some(asyncness) = &m.item.sig.asyncness {
+        cx.spanned(
+            asyncness,
+            "`refresh = \"background\"` runs the refresh on a thread of its own, which cannot drive an `async fn`'s \
+             future (that needs your executor): remove `refresh` (the first caller after expiry then refreshes while \
+             the others get the stale value at once), or cache a sync function",
+        );
+    }
+    if let Some(r) = &m.receiver {
+        cx.spanned(
+            r.node,
+            "`refresh = \"background\"` moves the arguments to the thread that refreshes the entry, and `self` is \
+             borrowed: cache a free (or associated) function that takes the state it needs as owned arguments, or \
+             remove `refresh`",
+        );
+    }
+    for p in &m.params {
+        if let (Some(name), true) = (p.name, borrows(&p.node.ty)) {
+            cx.spanned(
+                &p.node.ty,
+                format!(
+                    "`refresh = \"background\"` moves `{name}` to the thread that refreshes the entry, but this \
+                     reference borrows from the caller: take an owned value (`String` for `&str`, `Vec<T>` for \
+                     `&[T]`, `Arc<T>` for shared state), or remove `refresh`"
+                ),
+            );
+        }
+    }
+    if let Some(bucket) = &a.bucket {
+        if !matches!(bucket.value, syn::Expr::Path(_)) {
+            cx.spanned(
+                &bucket.value,
+                "`refresh = \"background\"` stores from a thread that may outlive this call, so the bucket must live \
+                 as long as the program: name a `static` (`bucket = CACHE` with `static CACHE: LazyLock<Bucket>`), or \
+                 use `path = \"...\"` or the default bucket",
+            );
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,6 +662,50 @@ mod tests {
         );
         let e = errors(parse_quote!(shared = "no"), f);
         assert!(e.iter().any(|m| m.contains("`shared` takes `false`")), "{e:?}");
+    }
+
+    #[test]
+    fn background_refresh_needs_a_sync_function_of_owned_arguments_and_something_to_refresh() {
+        let ok: ItemFn = parse_quote!(
+            fn f(a: String, b: &'static str) -> u32 {
+                1
+            }
+        );
+        let bg = |args: proc_macro2::TokenStream, item: ItemFn| errors(syn::parse2(args).expect("args"), item);
+        assert!(bg(
+            quote::quote!(lifetime = "1m", stale = "1m", refresh = "background"),
+            ok.clone()
+        )
+        .is_empty());
+        assert!(bg(
+            quote::quote!(lifetime = "1m", early_refresh, refresh = background),
+            ok.clone()
+        )
+        .is_empty());
+        assert!(bg(quote::quote!(lifetime = "1m", refresh = "caller"), ok.clone()).is_empty());
+        let e = bg(quote::quote!(lifetime = "1m", refresh = "background"), ok.clone());
+        assert!(e.len() == 1 && e[0].contains("serves no stale entry"), "{e:?}");
+        let e = bg(
+            quote::quote!(lifetime = "1m", stale = "1m", refresh = "background", bucket = make()),
+            ok,
+        );
+        assert!(
+            e.len() == 1 && e[0].contains("must live as long as the program"),
+            "{e:?}"
+        );
+        let e = bg(
+            quote::quote!(lifetime = "1m", stale = "1m", refresh = "background", ignore(c)),
+            parse_quote!(
+                async fn f(&self, a: &str, b: &[u8], c: &'static str) -> u32 {
+                    1
+                }
+            ),
+        );
+        let all = e.join("\n");
+        assert_eq!(e.len(), 4, "{all}");
+        for needle in ["`async fn`", "`self` is borrowed", "moves `a`", "moves `b`"] {
+            assert!(all.contains(needle), "missing {needle:?} in\n{all}");
+        }
     }
 
     #[test]

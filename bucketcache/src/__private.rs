@@ -45,6 +45,14 @@ use crate::stats::MissReason;
 mod fresh;
 pub use fresh::{catch, max_age, CatchUnwind, FailErr, FailOption, FailResult, FreshOpts, FreshStep, MaxAge};
 
+/// `refresh = "background"`: the refresh of a stale entry on a thread of its own.
+#[path = "call/background.rs"]
+mod background;
+pub use background::{
+    background_refreshes_running, ArgIsMovable, BackgroundStep, MoveCheck, Refresh, ViaMovable, ViaNotMovable,
+    MAX_BACKGROUND_REFRESHES,
+};
+
 /// Version of the layout of [`CallKey`]; part of every attribute key.
 ///
 /// 3: the site digest holds the stored type's serde shape (`key/shape.rs`); `async fn` paths lost `{{closure}}`.

@@ -445,6 +445,7 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// | `stale_if_error` | when the recompute of an expired entry fails (`Err`, `None`, or a panic in the body), return the stale value instead and keep the entry (the next call retries). Needs `stale` |
 /// | `early_refresh` / `early_refresh = 1.5` | a caller recomputes before expiry with a probability rising as expiry nears, scaled by the value's recorded cost (XFetch, β = 1 or the number given); the others keep getting the fresh value. Needs `lifetime` |
 /// | `max_age = "param"` | names a `Duration` or `Option<Duration>` parameter: on this call an entry older than it is a miss (recomputed and overwritten); `None` means no limit; never part of the key |
+/// | `refresh = "background"` | with `stale` (or `early_refresh`): every caller, the first included, gets the stale (or early-refreshed) value at once, and a thread of its own recomputes it; sync functions without `self` whose arguments are `Send + 'static`, with a bucket that lives for the program. `refresh = "caller"` is the default. See [Background refresh](#background-refresh) |
 ///
 /// # The key
 ///
@@ -670,6 +671,48 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// runs it. `cross_process = "30s"` sets the wait limit; `cross_process = false` switches the cross-process
 /// waiting off (each process may then run the body, and the last write wins, atomically). An `async fn` never
 /// blocks its thread on another process: if another process holds the lock, it runs the body itself.
+///
+/// # Background refresh
+///
+/// With `stale = "10m", refresh = "background"`, a call that finds its entry expired within the stale window
+/// returns the stale value at once, even the first one, and starts the recompute on a thread of its own (so does a
+/// caller that draws an `early_refresh`: it returns the fresh value). The refresh is single-flight as the caller's
+/// refresh is: one per key at a time in the process (the in-process flight) and among processes (the key's
+/// cross-process lock, tried without waiting); callers arriving meanwhile get the stale value and start nothing.
+/// Its result is stored as any call's (cost, statistics, `cache_err` lifetimes); with `stale_if_error`, an `Err`,
+/// a `None` or a panic stores nothing and the stale entry stays. A panic in the body never reaches a caller or
+/// ends the process: it is caught and logged at `warn`, and the entry stays as it was.
+///
+/// Threads: one per refresh in flight, spawned for it and detached, at most 16 at once per process. When that
+/// many run (many keys went stale together), a caller that would start another returns the stale value without
+/// starting it; a later caller of that key starts it once a place is free. There is no queue: the stale value is
+/// served meanwhile either way, and a queued refresh could outlive its window. A process that exits while a
+/// refresh runs loses it: nothing is stored, the entry stays stale (the next process refreshes it), and its lock is
+/// released with the process. Writes are atomic renames, so no entry is ever left half written.
+///
+/// The caller that starts a refresh pays for the miss's bookkeeping (its reason, the call hash), never for the
+/// body. The body runs on the refresh thread with the call's arguments moved there, so: a sync function (an
+/// `async fn` needs its executor: a compile error), no `self` (a compile error: take the state as owned
+/// arguments), every parameter `Send + 'static` (a reference or an `Rc` is a compile error on that parameter; no
+/// `Clone` is needed: the caller returns the stale value and hands its arguments over), and a bucket that lives
+/// as long as the program (`bucket = STATIC`, `path = "..."` or the default; another `bucket = EXPR` is a compile
+/// error). A miss beyond the window, `nocache` and a disabled cache run the body on the caller, as always. A
+/// refresh thread writes straight to the bucket, outside any [`deferred_calls`] scope of the caller's thread.
+///
+/// ```
+/// # use std::sync::LazyLock;
+/// # use bucketcache::{bucket_cache, Bucket};
+/// # static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+/// static CACHE: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(DIR.path()).unwrap());
+///
+/// #[bucket_cache(bucket = CACHE, lifetime = "1m", stale = "1h", stale_if_error, refresh = "background")]
+/// fn exchange_rate(pair: String) -> Result<f64, String> {
+///     // a slow API call; within the hour after expiry, no caller waits for it
+///     Ok(if pair == "EUR/USD" { 1.08 } else { 1.0 })
+/// }
+///
+/// assert_eq!(exchange_rate("EUR/USD".into()), Ok(1.08));
+/// ```
 ///
 /// # Failures
 ///

@@ -1,0 +1,10 @@
+use bucketcache::bucket_cache;
+
+#[bucket_cache(lifetime = "1m", refresh = "background")]
+fn f(x: u32) -> u32 {
+    x
+}
+
+fn main() {
+    f(1);
+}
