@@ -286,15 +286,9 @@ pub fn code_of(m: &crate::model::Model<'_>, base: &str) -> (TokenStream, TokenSt
     }
     let expr = code_expr(&sig.ident, base, deps);
     let setup = quote! {
-        let __bucketcache_code_found: ::core::option::Option<&'static str> = #expr;
-        let __bucketcache_bucket = if __bucketcache_code_found.is_some() {
-            __bucketcache_bucket
-        } else {
-            ::core::option::Option::None
-        };
-        let __bucketcache_code: &'static str = match __bucketcache_code_found {
-            ::core::option::Option::Some(__bucketcache_code) => __bucketcache_code,
-            ::core::option::Option::None => #base,
+        let (__bucketcache_bucket, __bucketcache_code): (_, &'static str) = match #expr {
+            ::core::option::Option::Some(__bucketcache_code) => (__bucketcache_bucket, __bucketcache_code),
+            ::core::option::Option::None => (::core::option::Option::None, #base),
         };
     };
     (quote!(__bucketcache_code), setup, fingerprint_fn)
