@@ -206,6 +206,7 @@ mod model {
         }
     }
 
+    #[derive(serde::Serialize)]
     pub struct Tool;
 
     impl Tool {
@@ -213,6 +214,12 @@ mod model {
         #[bucketcache::fingerprint(deps(Config))]
         pub fn measure(c: &Config) -> u32 {
             c.scale
+        }
+
+        /// A cached method naming a sibling with `Self::`.
+        #[bucketcache::bucket_cache(method, bucket = super::BUCKET, deps(Self::measure, super::vis::child::uses))]
+        pub fn cached_measure(&self, scale: u32) -> u32 {
+            Self::measure(&Config { scale })
         }
     }
 
@@ -244,6 +251,21 @@ mod model {
     }
 }
 
+mod vis {
+    /// Private: nameable from `vis` and the modules inside it.
+    #[bucketcache::fingerprint]
+    fn secret() -> u32 {
+        7
+    }
+
+    pub mod child {
+        #[bucketcache::fingerprint(deps(super::secret))]
+        pub fn uses() -> u32 {
+            super::secret()
+        }
+    }
+}
+
 #[bucketcache::fingerprint]
 impl std::fmt::Display for model::Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -267,6 +289,9 @@ fn structs_enums_impls_consts_methods_and_cached_functions_are_nameable() {
     let measure = fingerprint_digest(model::Tool::__add_bucketcache_fingerprint_to_measure).expect("digest");
     assert_ne!(report, measure);
     assert_eq!(model::Tool.to_string(), "tool");
+    assert_eq!(model::Tool.cached_measure(4), 4);
+    assert_eq!(model::Tool.cached_measure(4), 4);
+    assert_eq!(vis::child::uses(), 7);
 }
 
 // ---- data files, in child processes ----

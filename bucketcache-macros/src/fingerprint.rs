@@ -250,17 +250,16 @@ pub fn code_expr(function_name: &Ident, base: &str, deps: &Deps) -> TokenStream 
     let label = function_name.to_string();
     let root = node(label.strip_prefix("r#").unwrap_or(&label), "", deps);
     let visits = visit_deps(deps, &walk);
+    // The walk is a closure, not a nested `fn`: `deps(Self::helper)` in a method must see the method's `Self`.
     quote! {
         {
             static __BUCKETCACHE_ROOT: #p::FpNode = #root;
             static __BUCKETCACHE_CODE: #p::DepsCode = #p::DepsCode::new();
-            #[allow(clippy::all)]
-            fn __bucketcache_deps(#walk: &mut #p::FpWalk) {
+            __BUCKETCACHE_CODE.get(__bucketcache_function, #base, |#walk: &mut #p::FpWalk| {
                 if #walk.enter(&__BUCKETCACHE_ROOT) {
                     #visits
                 }
-            }
-            __BUCKETCACHE_CODE.get(__bucketcache_function, #base, __bucketcache_deps)
+            })
         }
     }
 }
