@@ -431,9 +431,14 @@ pub fn attribute(args: TokenStream, item: TokenStream) -> syn::Result<TokenStrea
     Ok(quote!(#item #fp))
 }
 
-/// The first tokens of an item, to point an error at its start.
+/// An item's header (its tokens before the first `{...}`, at most six), to point an error at it.
 pub fn first_tokens(item: TokenStream) -> TokenStream {
-    item.into_iter().take(3).collect()
+    item.into_iter()
+        .take_while(
+            |t| !matches!(t, proc_macro2::TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace),
+        )
+        .take(6)
+        .collect()
 }
 
 #[cfg(test)]
