@@ -401,3 +401,25 @@ fn a_missing_data_file_runs_uncached_and_logs_an_error() {
     let entries = std::fs::read_dir(bucket.join("entries-v2")).map_or(0, |d| d.count());
     assert_eq!(entries, 0, "nothing written");
 }
+
+// ---- async and generic functions ----
+
+#[bucket_cache(bucket = BUCKET, deps(v1::leaf, file = "tests/fixtures/deps/table.csv"))]
+async fn async_cached(x: u32) -> u32 {
+    x + v1::leaf()
+}
+
+#[bucket_cache(bucket = BUCKET, deps(v1::leaf))]
+fn generic_cached<T: serde::Serialize + std::fmt::Display>(x: T) -> String {
+    format!("{x}{}", v1::leaf())
+}
+
+#[test]
+fn async_and_generic_functions_take_deps() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    assert_eq!(rt.block_on(async_cached(1)), 2);
+    assert_eq!(rt.block_on(async_cached(1)), 2);
+    assert_eq!(generic_cached(1u8), "11");
+    assert_eq!(generic_cached("a"), "a1");
+    assert_eq!(generic_cached("a"), "a1");
+}
