@@ -206,6 +206,7 @@ mod model {
         }
     }
 
+    #[derive(serde::Serialize)]
     pub struct Tool;
 
     impl Tool {
@@ -213,6 +214,12 @@ mod model {
         #[bucketcache::fingerprint(deps(Config))]
         pub fn measure(c: &Config) -> u32 {
             c.scale
+        }
+
+        /// A cached method naming a sibling with `Self::`.
+        #[bucketcache::bucket_cache(method, bucket = super::BUCKET, deps(Self::measure, super::vis::child::uses))]
+        pub fn cached_measure(&self, scale: u32) -> u32 {
+            Self::measure(&Config { scale })
         }
     }
 
@@ -244,6 +251,21 @@ mod model {
     }
 }
 
+mod vis {
+    /// Private: nameable from `vis` and the modules inside it.
+    #[bucketcache::fingerprint]
+    fn secret() -> u32 {
+        7
+    }
+
+    pub mod child {
+        #[bucketcache::fingerprint(deps(super::secret))]
+        pub fn uses() -> u32 {
+            super::secret()
+        }
+    }
+}
+
 #[bucketcache::fingerprint]
 impl std::fmt::Display for model::Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -267,6 +289,9 @@ fn structs_enums_impls_consts_methods_and_cached_functions_are_nameable() {
     let measure = fingerprint_digest(model::Tool::__add_bucketcache_fingerprint_to_measure).expect("digest");
     assert_ne!(report, measure);
     assert_eq!(model::Tool.to_string(), "tool");
+    assert_eq!(model::Tool.cached_measure(4), 4);
+    assert_eq!(model::Tool.cached_measure(4), 4);
+    assert_eq!(vis::child::uses(), 7);
 }
 
 // ---- data files, in child processes ----
@@ -375,4 +400,26 @@ fn a_missing_data_file_runs_uncached_and_logs_an_error() {
     );
     let entries = std::fs::read_dir(bucket.join("entries-v2")).map_or(0, |d| d.count());
     assert_eq!(entries, 0, "nothing written");
+}
+
+// ---- async and generic functions ----
+
+#[bucket_cache(bucket = BUCKET, deps(v1::leaf, file = "tests/fixtures/deps/table.csv"))]
+async fn async_cached(x: u32) -> u32 {
+    x + v1::leaf()
+}
+
+#[bucket_cache(bucket = BUCKET, deps(v1::leaf))]
+fn generic_cached<T: serde::Serialize + std::fmt::Display>(x: T) -> String {
+    format!("{x}{}", v1::leaf())
+}
+
+#[test]
+fn async_and_generic_functions_take_deps() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    assert_eq!(rt.block_on(async_cached(1)), 2);
+    assert_eq!(rt.block_on(async_cached(1)), 2);
+    assert_eq!(generic_cached(1u8), "11");
+    assert_eq!(generic_cached("a"), "a1");
+    assert_eq!(generic_cached("a"), "a1");
 }

@@ -250,17 +250,16 @@ pub fn code_expr(function_name: &Ident, base: &str, deps: &Deps) -> TokenStream 
     let label = function_name.to_string();
     let root = node(label.strip_prefix("r#").unwrap_or(&label), "", deps);
     let visits = visit_deps(deps, &walk);
+    // The walk is a closure, not a nested `fn`: `deps(Self::helper)` in a method must see the method's `Self`.
     quote! {
         {
             static __BUCKETCACHE_ROOT: #p::FpNode = #root;
             static __BUCKETCACHE_CODE: #p::DepsCode = #p::DepsCode::new();
-            #[allow(clippy::all)]
-            fn __bucketcache_deps(#walk: &mut #p::FpWalk) {
+            __BUCKETCACHE_CODE.get(__bucketcache_function, #base, |#walk: &mut #p::FpWalk| {
                 if #walk.enter(&__BUCKETCACHE_ROOT) {
                     #visits
                 }
-            }
-            __BUCKETCACHE_CODE.get(__bucketcache_function, #base, __bucketcache_deps)
+            })
         }
     }
 }
@@ -286,15 +285,9 @@ pub fn code_of(m: &crate::model::Model<'_>, base: &str) -> (TokenStream, TokenSt
     }
     let expr = code_expr(&sig.ident, base, deps);
     let setup = quote! {
-        let __bucketcache_code_found: ::core::option::Option<&'static str> = #expr;
-        let __bucketcache_bucket = if __bucketcache_code_found.is_some() {
-            __bucketcache_bucket
-        } else {
-            ::core::option::Option::None
-        };
-        let __bucketcache_code: &'static str = match __bucketcache_code_found {
-            ::core::option::Option::Some(__bucketcache_code) => __bucketcache_code,
-            ::core::option::Option::None => #base,
+        let (__bucketcache_bucket, __bucketcache_code): (_, &'static str) = match #expr {
+            ::core::option::Option::Some(__bucketcache_code) => (__bucketcache_bucket, __bucketcache_code),
+            ::core::option::Option::None => (::core::option::Option::None, #base),
         };
     };
     (quote!(__bucketcache_code), setup, fingerprint_fn)
@@ -438,9 +431,14 @@ pub fn attribute(args: TokenStream, item: TokenStream) -> syn::Result<TokenStrea
     Ok(quote!(#item #fp))
 }
 
-/// The first tokens of an item, to point an error at its start.
+/// An item's header (its tokens before the first `{...}`, at most six), to point an error at it.
 pub fn first_tokens(item: TokenStream) -> TokenStream {
-    item.into_iter().take(3).collect()
+    item.into_iter()
+        .take_while(
+            |t| !matches!(t, proc_macro2::TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace),
+        )
+        .take(6)
+        .collect()
 }
 
 #[cfg(test)]

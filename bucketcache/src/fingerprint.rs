@@ -168,7 +168,9 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
 
 /// A cached function's code version with its dependencies, computed at its first call (a `static` per site).
 pub struct DepsCode {
-    code: OnceLock<Result<String, String>>,
+    /// `Some(code)` (leaked once per site: it lives as long as the `static`), or `None` with the reason a data
+    /// file could not be read.
+    code: OnceLock<Result<&'static str, String>>,
 }
 
 impl Default for DepsCode {
@@ -188,33 +190,45 @@ impl DepsCode {
     /// file cannot be read (logged at `error` the first time, at `debug` on each later call): the call runs
     /// uncached.
     #[inline]
-    pub fn get(
-        &'static self,
+    pub fn get(&self, function: &'static str, base: &'static str, root: fn(&mut FpWalk)) -> Option<&'static str> {
+        // The hit path: one check of the initialized state, then the string.
+        if let Some(Ok(code)) = self.code.get() {
+            return Some(code);
+        }
+        self.first_or_failed(function, base, root)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_or_failed(
+        &self,
         function: &'static str,
         base: &'static str,
         root: fn(&mut FpWalk),
     ) -> Option<&'static str> {
-        let code = self.code.get_or_init(|| {
-            let mut walk = FpWalk::default();
-            root(&mut walk);
-            match walk.digest() {
-                Ok(digest) => {
-                    let code = format!("{base}:deps:{digest}");
-                    debug!(target: "bucketcache", function, code = %code, items = walk.len(), "dependency fingerprints");
-                    Ok(code)
-                }
-                Err(e) => {
-                    error!(target: "bucketcache", function, error = %e, "a dependency file cannot be read; the function runs uncached in this process");
-                    Err(e)
-                }
-            }
-        });
-        match code {
-            Ok(code) => Some(code.as_str()),
+        match self.code.get_or_init(|| compute(function, base, root)) {
+            Ok(code) => Some(code),
             Err(e) => {
                 debug!(target: "bucketcache", function, error = %e, "dependency file unreadable: running uncached");
                 None
             }
+        }
+    }
+}
+
+fn compute(function: &'static str, base: &'static str, root: fn(&mut FpWalk)) -> Result<&'static str, String> {
+    let mut walk = FpWalk::default();
+    root(&mut walk);
+    match walk.digest() {
+        Ok(digest) => {
+            // Once per call site and process, for a `&'static str` the key and the site digest cache can hold.
+            let code: &'static str = Box::leak(format!("{base}:deps:{digest}").into_boxed_str());
+            debug!(target: "bucketcache", function, code, items = walk.len(), "dependency fingerprints");
+            Ok(code)
+        }
+        Err(e) => {
+            error!(target: "bucketcache", function, error = %e, "a dependency file cannot be read; the function runs uncached in this process");
+            Err(e)
         }
     }
 }

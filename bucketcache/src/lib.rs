@@ -792,7 +792,10 @@ pub use bucketcache_macros::bucket_cache;
 /// (a `pub use` re-exports the item, not its fingerprint; name the original path).
 ///
 /// `#[bucket_cache]` methods and functions whose signature names `Self` get no fingerprint of their own (the
-/// attribute cannot tell an inherent impl from a trait impl): fingerprint their `impl` block instead.
+/// attribute cannot tell an inherent impl from a trait impl): fingerprint their `impl` block instead. A cached free
+/// function has one already: do not add `#[bucketcache::fingerprint]` to it (the two would share a name). In a
+/// generic `impl<T> Wrapper<T>`, name a method's fingerprint with type arguments on the type
+/// (`deps(Wrapper::<u8>::method)`: every instance has the same tokens); inside the impl, `deps(Self::method)` works.
 ///
 /// # Data files
 ///
