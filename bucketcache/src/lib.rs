@@ -699,7 +699,8 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// released with the process. Writes are atomic renames, so no entry is ever left half written.
 ///
 /// The caller that starts a refresh pays for the miss's bookkeeping (its reason, the call hash), never for the
-/// body. The body runs on the refresh thread with the call's arguments moved there, so: a sync function (an
+/// body; it gets the cached value (`on_cached` fires) and is counted as the refresh's miss (`expired`) in
+/// [`stats()`], as a caller that refreshes in the foreground is. The body runs on the refresh thread with the call's arguments moved there, so: a sync function (an
 /// `async fn` needs its executor: a compile error), no `self` (a compile error: take the state as owned
 /// arguments), every parameter `Send + 'static` (a reference or an `Rc` is a compile error on that parameter; no
 /// `Clone` is needed: the caller returns the stale value and hands its arguments over), and a bucket that lives
