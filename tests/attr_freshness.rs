@@ -135,6 +135,14 @@ fn within_the_stale_window_callers_get_the_stale_value_and_the_body_runs_once() 
     CLOCK.advance(20 * MIN);
     assert_eq!(quote(sym()), 3);
     assert_eq!(STALE_RUNS.load(Ordering::SeqCst), 3);
+
+    // Counted: two fresh hits and the stale values served are hits; the refresh and the miss beyond the window
+    // are misses of an expired entry.
+    let stats = bucketcache::stats().function("quote").expect("counted").stats;
+    assert_eq!(stats.hits(), 2 + (N as u64 - 1), "{stats:?}");
+    assert_eq!(stats.misses.new_arguments, 1, "{stats:?}");
+    assert_eq!(stats.misses.expired, 2, "{stats:?}");
+    assert_eq!(stats.misses.total(), 3, "{stats:?}");
 }
 
 // ---- stale_if_error ----

@@ -116,6 +116,18 @@ fn every_caller_gets_the_stale_value_at_once_and_one_background_refresh_runs() {
     CLOCK.advance(20 * MIN);
     assert_eq!(quote(sym()), 3);
     assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+
+    // Counted: the first miss, the refresh and the miss beyond the window; every other value served is a hit (the
+    // caller that started the refresh got the stale value, `on_cached` included, and counts as the refresh's miss).
+    let stats = bucketcache::stats().function("quote").expect("counted").stats;
+    assert_eq!(stats.misses.new_arguments, 1, "{stats:?}");
+    assert_eq!(
+        stats.misses.expired, 2,
+        "the refresh and the miss beyond the window: {stats:?}"
+    );
+    assert_eq!(stats.misses.total(), 3, "{stats:?}");
+    assert_eq!(stats.hits(), SERVED.load(Ordering::SeqCst) - 1, "{stats:?}");
+    assert_eq!(stats.stores, 3, "{stats:?}");
 }
 
 // ---- a bounded number of refresh threads ----

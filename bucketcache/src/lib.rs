@@ -50,6 +50,7 @@
 //! | `json` | on | [`JsonBackend`] (serde_json) |
 //! | `msgpack` | on | [`MessagePackBackend`] (rmp-serde) |
 //! | `macros` | on | the [`#[bucket_cache]`](macro@bucket_cache) and [`#[fingerprint]`](macro@fingerprint) attributes (`bucketcache-macros`, pinned to this version) |
+//! | `metrics` | off | each cached function's counters also go to the [`metrics`](https://docs.rs/metrics) facade (see "Statistics") |
 //!
 //! | piece | what it does |
 //! |---|---|
@@ -318,6 +319,25 @@
 //! The counters are relaxed atomics in a `static` each cached function's expansion defines, registered in a
 //! process-wide list at its first call; a hit adds to two or three atomics of the function and as many of the
 //! bucket, and takes no lock. A disabled call counts nothing.
+//!
+//! With the feature `metrics`, each cached function's counts also go to the [`metrics`](https://docs.rs/metrics)
+//! facade (0.24), so the exporter the application installs (Prometheus, StatsD, ...) picks them up. All are
+//! counters labelled `function` (the function's path, as [`stats()`] shows it):
+//!
+//! | metric | more labels | counts |
+//! |---|---|---|
+//! | `bucketcache_hits_total` | `tier`: `memory`, `disk`, `shared` | hits, by the tier that served them |
+//! | `bucketcache_misses_total` | `reason`: `new_arguments`, `expired`, `code_changed`, `corrupt`, `other_type`, `nocache` | misses, by reason ([`MissReason`]) |
+//! | `bucketcache_stores_total` | | values stored |
+//! | `bucketcache_store_failures_total` | | values that could not be stored (returned uncached) |
+//! | `bucketcache_bytes_written_total` | | bytes of entry files written |
+//! | `bucketcache_time_saved_microseconds_total` | | the recorded cost of each hit's entry, in µs |
+//!
+//! The handles are registered with the recorder once per function, at its first call, and kept in its `static`:
+//! a counted event is one `OnceLock` read and the handle's increment (no string formatting, lookup or
+//! allocation); without the feature none of it is compiled. Install the recorder before the first cached call
+//! (at the start of `main`): a function first called before that counts in [`stats()`] only. Buckets' own
+//! counters ([`Bucket::stats`]) are not exported.
 //!
 //! # Turning the cache off
 //!
@@ -691,7 +711,8 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// released with the process. Writes are atomic renames, so no entry is ever left half written.
 ///
 /// The caller that starts a refresh pays for the miss's bookkeeping (its reason, the call hash), never for the
-/// body. The body runs on the refresh thread with the call's arguments moved there, so: a sync function (an
+/// body; it gets the cached value (`on_cached` fires) and is counted as the refresh's miss (`expired`) in
+/// [`stats()`], as a caller that refreshes in the foreground is. The body runs on the refresh thread with the call's arguments moved there, so: a sync function (an
 /// `async fn` needs its executor: a compile error), no `self` (a compile error: take the state as owned
 /// arguments), every parameter `Send + 'static` (a reference or an `Rc` is a compile error on that parameter; no
 /// `Clone` is needed: the caller returns the stale value and hands its arguments over), and a bucket that lives

@@ -6,6 +6,9 @@
 //! function's expansion defines a `static` of its own ([`FnStats`]), registered in a process-wide list at its
 //! first call, and each bucket holds one. A hit adds to two or three atomics of each; no lock is taken after the
 //! first call. A disabled call ([`crate::disable`]) counts nothing.
+//!
+//! With the feature `metrics`, each function's counts also go to the `metrics` facade (`stats/metrics.rs`; the
+//! metric names and labels are in the crate docs, "Statistics").
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +16,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::bucket::HitSource;
+
+/// Feature `metrics`: the functions' counts, exported through the `metrics` facade.
+#[cfg(feature = "metrics")]
+mod metrics;
 
 /// Why a cached function's call missed (each is logged at `debug` with the function and key, and counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +90,9 @@ pub struct Counters {
     store_failures: AtomicU64,
     bytes_written: AtomicU64,
     saved_us: AtomicU64,
+    /// Feature `metrics`: the function's handles (set at registration; buckets' counters have none).
+    #[cfg(feature = "metrics")]
+    sink: OnceLock<Box<metrics::FnMetrics>>,
 }
 
 fn source_index(source: HitSource) -> usize {
@@ -103,6 +113,8 @@ impl Counters {
             store_failures: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             saved_us: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            sink: OnceLock::new(),
         }
     }
 
@@ -116,6 +128,14 @@ impl Counters {
                 .saturating_mul(1_000_000)
                 .saturating_add(u64::from(c.subsec_micros()));
             self.saved_us.fetch_add(us, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            if let Some(m) = self.sink.get() {
+                m.saved(us);
+            }
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(m) = self.sink.get() {
+            m.hit(source_index(source));
         }
     }
 
@@ -123,6 +143,10 @@ impl Counters {
     #[inline]
     pub fn miss(&self, reason: MissReason) {
         self.misses[reason.index()].fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = self.sink.get() {
+            m.miss(reason.index());
+        }
     }
 
     /// Counts a stored value of `bytes` bytes (the entry file's size).
@@ -130,12 +154,20 @@ impl Counters {
     pub fn stored(&self, bytes: u64) {
         self.stores.fetch_add(1, Ordering::Relaxed);
         self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = self.sink.get() {
+            m.stored(bytes);
+        }
     }
 
     /// Counts a store that failed (the value was returned uncached).
     #[inline]
     pub fn store_failed(&self) {
         self.store_failures.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = self.sink.get() {
+            m.store_failed();
+        }
     }
 
     /// The counts now (each counter read once; a snapshot taken during calls may be mid-update between two of
@@ -383,6 +415,8 @@ impl FnStats {
             return;
         }
         let _ = self.function.set(function);
+        #[cfg(feature = "metrics")]
+        let _ = self.counters.sink.set(Box::new(metrics::FnMetrics::register(function)));
         match REGISTRY.lock() {
             Ok(mut r) => r.push(self),
             Err(poisoned) => poisoned.into_inner().push(self),

@@ -111,6 +111,10 @@ impl<T: CallTarget> Call<'_, T> {
                 None => {
                     debug!(target: "bucketcache", function = self.function, limit = MAX_BACKGROUND_REFRESHES, "too many background refreshes running: serving the cached value without refreshing it");
                     drop(guard);
+                    // Served, not refreshed: a hit (a refresh is counted as a miss when its body begins).
+                    if let Some(target) = self.bucket {
+                        self.obs.hit(target.bucket(), &hit);
+                    }
                     BackgroundStep::Hit(hit)
                 }
             },

@@ -8,7 +8,9 @@
 //!   every other caller gets the entry's value at once, never waiting;
 //! - expired beyond the window, older than `max_age`, or missing: a normal miss (single flight, waits bounded).
 //!
-//! Each decision is logged at `debug` with its reason.
+//! Each decision is logged at `debug` with its reason. Counted as [`Call::begin`] counts: a value returned from
+//! the cache (fresh, or stale while another caller refreshes) is a hit; a refresh (stale or early) is a miss of
+//! reason "expired", as is an entry older than `max_age`.
 
 use std::time::Duration;
 
@@ -235,6 +237,8 @@ impl<T: CallTarget> Call<'_, T> {
                     }
                 }
                 debug!(target: "bucketcache", function, hash = %key, reason, expires = ?hit.expires, cost = ?hit.cost, "refreshing");
+                // The refresh runs the body: a miss, counted by `run_begins` as "expired" (an early refresh too).
+                self.obs.note(MissReason::Expired);
                 Ok(FreshStep::Refresh(
                     RunGuard {
                         _local: Some(local),
@@ -249,6 +253,16 @@ impl<T: CallTarget> Call<'_, T> {
                     Some(_) => "older than max_age",
                     None => "no usable entry, or expired beyond the stale window",
                 };
+                // The miss's reason: the bucket's note for a missing entry (expired, corrupt), else `run_begins`
+                // decides (new arguments, code changed); an entry older than `max_age` counts as expired.
+                match &found {
+                    Some(_) => self.obs.note(MissReason::Expired),
+                    None => {
+                        if let Some(noted) = crate::call::observe::take_noted(key) {
+                            self.obs.note(noted);
+                        }
+                    }
+                }
                 match flight::join(flight_id, *key, wait) {
                     Join::Leader(local) => {
                         if let Some((hit, Freshness::Fresh)) = self.judged::<R, S>(bucket, key, &strict, reported) {
@@ -304,6 +318,16 @@ impl<T: CallTarget> Call<'_, T> {
         Some((target.bucket(), key))
     }
 
+    /// Counts a step that returns a cached value (fresh, or stale while another caller refreshes) as a hit, as
+    /// [`Call::begin`] counts its hits. A refresh is counted as a miss when its body begins (`run_begins`).
+    #[inline]
+    fn counted<R>(&self, bucket: &UnderBucket<T>, step: FreshStep<R>) -> FreshStep<R> {
+        if let FreshStep::Hit(hit) = &step {
+            self.obs.hit(bucket, hit);
+        }
+        step
+    }
+
     /// [`Call::begin`] for a function with freshness arguments.
     pub fn begin_fresh<R, S: Shape<R>>(&self, _shape: S, nocache: bool, opts: &FreshOpts) -> FreshStep<R> {
         let Some((bucket, key)) = self.fresh_target(nocache) else {
@@ -312,7 +336,7 @@ impl<T: CallTarget> Call<'_, T> {
         let mut reported = false;
         loop {
             match self.fresh_round::<R, S>(bucket, &key, opts, true, &mut reported) {
-                Ok(step) => return step,
+                Ok(step) => return self.counted(bucket, step),
                 Err(flight) => {
                     let limit = self.cross_wait.unwrap_or(crate::DEFAULT_FLIGHT_WAIT_LIMIT);
                     if !flight.wait(limit) {
@@ -332,7 +356,7 @@ impl<T: CallTarget> Call<'_, T> {
         let mut reported = false;
         loop {
             match self.fresh_round::<R, S>(bucket, &key, opts, false, &mut reported) {
-                Ok(step) => return step,
+                Ok(step) => return self.counted(bucket, step),
                 Err(flight) => {
                     let limit = self.cross_wait.unwrap_or(crate::DEFAULT_FLIGHT_WAIT_LIMIT);
                     if !flight.landed(limit).await {
