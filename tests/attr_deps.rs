@@ -423,3 +423,30 @@ fn async_and_generic_functions_take_deps() {
     assert_eq!(generic_cached("a"), "a1");
     assert_eq!(generic_cached("a"), "a1");
 }
+
+// ---- a cached associated function in a trait impl ----
+
+trait Loader {
+    fn load(n: u32) -> u32;
+}
+
+struct Disk;
+
+static LOADS: AtomicU32 = AtomicU32::new(0);
+
+impl Loader for Disk {
+    // No `self`, no `Self`: without `fingerprint = false` the hidden fingerprint item beside it would not compile
+    // in a trait impl (E0407).
+    #[bucket_cache(bucket = &*BUCKET, fingerprint = false)]
+    fn load(n: u32) -> u32 {
+        LOADS.fetch_add(1, Ordering::SeqCst);
+        n * 3
+    }
+}
+
+#[test]
+fn a_cached_associated_function_in_a_trait_impl_compiles_with_fingerprint_false_and_caches() {
+    assert_eq!(Disk::load(14), 42);
+    assert_eq!(Disk::load(14), 42);
+    assert_eq!(LOADS.load(Ordering::SeqCst), 1, "the second call is a hit");
+}

@@ -4,6 +4,7 @@
 //! #[bucket_cache(bucket = EXPR | path = "dir", backend = json|msgpack|bincode, lifetime = "1h 30m",
 //!                nocache = flag, ignore(a, b, self), method, on_cached = path, version = "...",
 //!                cache_err, cache_none, allow_unit, cross_process = false | "30s", shared = false,
+//!                fingerprint = false,
 //!                stale = "10m", stale_if_error, early_refresh = 1.5, max_age = param,
 //!                refresh = "background" | "caller", deps(helper, crate::model::Config, file = "data/table.csv"))]
 //! ```
@@ -56,6 +57,9 @@ pub struct Args {
     pub cross_process: Option<Setting<syn::Lit>>,
     /// `shared = false`: keep this function off the shared tier that `BUCKETCACHE_REDIS_URL` attaches.
     pub shared: Option<Setting<syn::Lit>>,
+    /// `fingerprint = false`: no hidden fingerprint item beside the function (required in a trait impl, where an
+    /// extra item does not compile).
+    pub fingerprint: Option<Setting<syn::Lit>>,
     /// `stale = "10m"`: serve an expired entry for this long while one caller refreshes it.
     pub stale: Option<Setting<LitStr>>,
     /// `stale_if_error`: a failed refresh returns the stale value.
@@ -100,6 +104,7 @@ pub const KNOWN: &[&str] = &[
     "allow_unit",
     "cross_process",
     "shared",
+    "fingerprint",
     "stale",
     "stale_if_error",
     "early_refresh",
@@ -306,6 +311,11 @@ impl Args {
                 eq(input, key, "shared = false")?;
                 let value: Lit = input.parse()?;
                 put(&mut self.shared, Setting { key: span, value }, key, errors);
+            }
+            "fingerprint" => {
+                eq(input, key, "fingerprint = false")?;
+                let value: Lit = input.parse()?;
+                put(&mut self.fingerprint, Setting { key: span, value }, key, errors);
             }
             "deps" => {
                 let value = crate::fingerprint::parse_deps(input, key, errors)?;

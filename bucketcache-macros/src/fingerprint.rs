@@ -270,12 +270,17 @@ pub fn code_expr(function_name: &Ident, base: &str, deps: &Deps) -> TokenStream 
 ///
 /// Without `deps`, the code version is `base` as a literal, the same string as before `deps` existed (so
 /// upgrading invalidates nothing). The fingerprint function is emitted for functions that cannot be in a trait
-/// impl (no receiver, no `Self` in the signature): an extra item in a trait impl would not compile.
+/// impl (no receiver, no `Self` in the signature): an extra item in a trait impl would not compile. A function
+/// that is in a trait impl all the same says `fingerprint = false`.
 pub fn code_of(m: &crate::model::Model<'_>, base: &str) -> (TokenStream, TokenStream, TokenStream) {
     let empty = Deps::default();
     let deps = m.args.deps.as_ref().map_or(&empty, |d| &d.value);
     let sig = &m.item.sig;
-    let fingerprint_fn = if m.names_self_type() {
+    let switched_off = matches!(
+        m.args.fingerprint.as_ref().map(|s| &s.value),
+        Some(syn::Lit::Bool(b)) if !b.value
+    );
+    let fingerprint_fn = if m.names_self_type() || switched_off {
         TokenStream::new()
     } else {
         fingerprint_fn(&m.item.attrs, &m.item.vis.to_token_stream(), &sig.ident, base, deps)

@@ -110,6 +110,7 @@ pub fn check(m: &Model<'_>) -> syn::Result<Checked> {
     check_unit_return(m, &mut cx);
     let cross_process = check_cross_process(m, &mut cx);
     let local_only = check_shared(m, &mut cx);
+    check_fingerprint(m, &mut cx);
     let mut fresh = check_freshness(m, &mut cx);
     fresh.background = check_background(m, &mut cx);
     match cx.errors {
@@ -349,6 +350,27 @@ fn check_shared(m: &Model<'_>, cx: &mut Ctxt) -> bool {
             );
             false
         }
+    }
+}
+
+/// `fingerprint` is `false` (no fingerprint item: a function in a trait impl) or `true` (the default), and a
+/// function whose signature names `Self` has none to switch on (it is fingerprinted through its `impl` block).
+fn check_fingerprint(m: &Model<'_>, cx: &mut Ctxt) {
+    let Some(s) = m.args.fingerprint.as_ref() else {
+        return;
+    };
+    match &s.value {
+        syn::Lit::Bool(b) if b.value && m.names_self_type() => cx.spanned(
+            b,
+            "a function with a receiver or `Self` in its signature has no fingerprint of its own (it may be in a \
+             trait impl); put `#[bucketcache::fingerprint]` on its `impl` block and name that in `deps(...)`",
+        ),
+        syn::Lit::Bool(_) => {}
+        other => cx.spanned(
+            other,
+            "`fingerprint` takes `false` (no fingerprint item beside this function: required for a function in a \
+             trait impl) or `true` (the default)",
+        ),
     }
 }
 
@@ -644,6 +666,26 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in\n{all}");
         }
+    }
+
+    #[test]
+    fn fingerprint_takes_a_bool_and_true_needs_a_free_function() {
+        let f: syn::ItemFn = parse_quote!(
+            fn f(a: u32) -> u32 {
+                a
+            }
+        );
+        assert!(errors(parse_quote!(fingerprint = false), f.clone()).is_empty());
+        assert!(errors(parse_quote!(fingerprint = true), f.clone()).is_empty());
+        let e = errors(parse_quote!(fingerprint = "no"), f);
+        assert!(e.iter().any(|m| m.contains("`fingerprint` takes `false`")), "{e:?}");
+        let m: syn::ItemFn = parse_quote!(
+            fn f(&self, a: u32) -> u32 {
+                a
+            }
+        );
+        let e = errors(parse_quote!(fingerprint = true, ignore(self)), m);
+        assert!(e.iter().any(|m| m.contains("has no fingerprint of its own")), "{e:?}");
     }
 
     #[test]

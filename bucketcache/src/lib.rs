@@ -459,6 +459,7 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// | `cache_none` | also cache `None` values of an `Option` return type; a compile error on another return type |
 /// | `allow_unit` | cache a function returning `()`: the body then runs once per key (its side effects too, across runs, until the entry expires); without it such a function is a compile error, since there is nothing to cache |
 /// | `shared = false` | keep this function off the shared tier the environment attaches (`BUCKETCACHE_REDIS_URL`) to the buckets the attribute opens; see [Shared tier](crate#shared-tier-redis) |
+/// | `fingerprint = false` | no hidden fingerprint item beside the function: required for a cached associated function without `self` or `Self` in a trait impl (an extra item there does not compile); the function can then not be named in `deps(...)` |
 /// | `cross_process = "30s"` / `false` | how long a caller waits for another process running the body for the same key (default two minutes), or `false` for no cross-process waiting; see [Concurrency](#concurrency) |
 /// | `cache_err = "30s"` / `cache_none = "5m"` | as the bare forms, but a cached `Err` / `None` expires after its own (usually shorter) lifetime; `Ok` / `Some` values keep the function's |
 /// | `stale = "10m"` | after an entry expires, for up to this long, a call returns the expired value at once while one caller (the first, in this process or another) recomputes it; the others never wait; beyond the window, a normal miss. Needs `lifetime`. See [`freshness`] |
@@ -814,7 +815,10 @@ pub use bucketcache_macros::bucket_cache;
 ///
 /// `#[bucket_cache]` methods and functions whose signature names `Self` get no fingerprint of their own (the
 /// attribute cannot tell an inherent impl from a trait impl): fingerprint their `impl` block instead. A cached free
-/// function has one already: do not add `#[bucketcache::fingerprint]` to it (the two would share a name). In a
+/// function has one already: do not add `#[bucketcache::fingerprint]` to it (the two would share a name). A cached
+/// associated function in a **trait impl** whose signature has neither `self` nor `Self` must say
+/// `#[bucket_cache(fingerprint = false)]`: its fingerprint is an item beside it, which a trait impl does not
+/// accept (rustc: "method `__add_bucketcache_fingerprint_to_...` is not a member of trait"). In a
 /// generic `impl<T> Wrapper<T>`, name a method's fingerprint with type arguments on the type
 /// (`deps(Wrapper::<u8>::method)`: every instance has the same tokens); inside the impl, `deps(Self::method)` works.
 ///
