@@ -4,7 +4,8 @@
 //!
 //! - **One refresh per key**: the decision is [`Call::begin_fresh`]'s (the in-process flight joined without
 //!   waiting, then the key's cross-process lock tried without waiting); the caller that wins hands both guards to
-//!   the refresh thread, which drops them after storing. Callers arriving meanwhile get the entry's value.
+//!   the refresh thread, which drops them after storing. Callers arriving meanwhile get the entry's value (the
+//!   caller's own thread included: the flight still names it as the leader, so it is re-entrant and served).
 //! - **A bounded number of threads**: at most [`MAX_BACKGROUND_REFRESHES`] refreshes run at once in a process
 //!   (one thread each, spawned per refresh, detached). When that many are running, a caller that would start
 //!   another serves the entry's value without refreshing it; the next caller after a refresh lands starts it.
