@@ -50,6 +50,9 @@
 //! | `json` | on | [`JsonBackend`] (serde_json) |
 //! | `msgpack` | on | [`MessagePackBackend`] (rmp-serde) |
 //! | `macros` | on | the [`#[bucket_cache]`](macro@bucket_cache) and [`#[fingerprint]`](macro@fingerprint) attributes (`bucketcache-macros`, pinned to this version) |
+//! | `redis` | off | a shared tier on Redis (`RedisTier`, [`BucketBuilder::shared`]): many machines compute each key once (see "Shared tier") |
+//! | `redis-tls` | off | `rediss://` URLs for the Redis tier (rustls, the system's root certificates) |
+//! | `zstd` | off | zstd compression of large payloads ([`BucketBuilder::compression`]) |
 //! | `metrics` | off | each cached function's counters also go to the [`metrics`](https://docs.rs/metrics) facade (see "Statistics") |
 //!
 //! | piece | what it does |
@@ -162,7 +165,7 @@
 //!
 //! # Shared tier (Redis)
 //!
-//! With the feature `redis`, [`BucketBuilder::shared`] puts a [`RedisTier`](tier::redis::RedisTier) behind the
+//! With the feature `redis`, [`BucketBuilder::shared`] puts a `RedisTier` behind the
 //! local directory, so many machines compute each key once and share it. Buckets the attribute opens itself
 //! (`path = "..."` and the default) get one from the environment: `BUCKETCACHE_REDIS_URL`
 //! (`redis://[user:password@]host[:port][/db]`, `rediss://...` with the feature `redis-tls`,
