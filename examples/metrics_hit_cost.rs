@@ -28,10 +28,7 @@ fn main() {
             .install()
             .expect("the only recorder");
     }
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     f(1, "x".into()); // the miss that stores the entry
     for _ in 0..n {
         black_box(f(black_box(1), "x".to_string()));

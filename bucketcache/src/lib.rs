@@ -52,7 +52,7 @@
 //! | `macros` | on | the [`#[bucket_cache]`](macro@bucket_cache) and [`#[fingerprint]`](macro@fingerprint) attributes (`bucketcache-macros`, pinned to this version) |
 //! | `redis` | off | a shared tier on Redis (`RedisTier`, [`BucketBuilder::shared`]): many machines compute each key once (see "Shared tier") |
 //! | `redis-tls` | off | `rediss://` URLs for the Redis tier (rustls, the system's root certificates) |
-//! | `zstd` | off | zstd compression of large payloads ([`BucketBuilder::compression`]) |
+//! | `zstd` | off | zstd compression of large payloads (`BucketBuilder::compression`) |
 //! | `metrics` | off | each cached function's counters also go to the [`metrics`](https://docs.rs/metrics) facade (see "Statistics") |
 //!
 //! | piece | what it does |
@@ -176,7 +176,7 @@
 //!   is verified (checksums, key hash, backend) and copied into the directory and memory with its original written
 //!   and expiry stamps. Anything else at our keys (garbage, another format, another key) is a miss.
 //! - **Writes** go to the directory, then to Redis (`SET <namespace>:e:<hash> ... PX <remaining lifetime>`); entries
-//!   over [`RedisTierBuilder::max_value_bytes`](tier::redis::RedisTierBuilder::max_value_bytes) (16 MiB) are not
+//!   over `RedisTierBuilder::max_value_bytes` (16 MiB) are not
 //!   uploaded. [`Bucket::remove`], `prune_directory` and the CLI's `clear`/`prune` act locally; removing from Redis is
 //!   [`Bucket::remove_shared`].
 //! - **Single flight across machines**: a caller that missed everywhere (after the in-process flight and the
