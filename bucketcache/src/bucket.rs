@@ -546,7 +546,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             );
             return Ok(None);
         }
-        if sum != header.payload_checksum {
+        if sum != Some(header.payload_checksum) {
             drop(decoded);
             warn_corrupt(&origin, &entry::Corrupt::ChecksumMismatch);
             return Ok(None);
@@ -972,8 +972,19 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let (new, mut meta) = self.new_entry(key, opts);
         let prefix = entry::prefix(new, 64);
         meta.payload_at = prefix.len();
-        let mut out = store::PayloadWriter::new(store::EntryWriter::new(&self.entries, key, prefix), self.compression);
-        if let Err(source) = self.backend.encode_to(value, &mut out) {
+        let out = store::PayloadWriter::new(store::EntryWriter::new(&self.entries, key, prefix), self.compression);
+        // A small buffer in front: encoders write a few bytes at a time (bincode, eight per `f64`), and a buffered
+        // writer's inlined copy is much cheaper than a call through the payload and entry writers per write.
+        let mut buffered = std::io::BufWriter::with_capacity(store::ENCODE_BUF, out);
+        let encoded = self.backend.encode_to(value, &mut buffered);
+        let (mut out, flushed) = match buffered.into_inner() {
+            Ok(out) => (out, Ok(())),
+            Err(e) => {
+                let (e, w) = e.into_parts();
+                (w.into_parts().0, Err(e))
+            }
+        };
+        if let Err(source) = encoded.and(flushed.map_err(Into::into)) {
             return Err(match out.take_error() {
                 Some(e) => {
                     warn!(target: "bucketcache", hash = %key, error = %e, "write failed");

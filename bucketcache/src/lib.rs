@@ -327,6 +327,7 @@
 
 mod arg_value;
 mod backend;
+mod block_hash;
 mod bound;
 mod bucket;
 mod builder;

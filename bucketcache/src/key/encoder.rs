@@ -106,63 +106,6 @@ impl Sink for HashSink {
     }
 }
 
-/// A buffer that turns into a [`HashSink`] once it holds more than `limit` bytes: a small key keeps its bytes (for
-/// the memo), a large one streams into the hasher in constant memory. The hash is that of the bytes either way.
-pub(crate) struct SpillSink {
-    pub(crate) buf: Vec<u8>,
-    limit: usize,
-    /// Makes the hasher, only when the bytes spill: a blake3 hasher is about 2 KiB, so building and moving one on
-    /// every (small) key would cost more than the key itself.
-    make_hasher: fn() -> blake3::Hasher,
-    /// Boxed for the same reason: the sink stays a few words on the hit path.
-    spilled: Option<Box<HashSink>>,
-}
-
-impl SpillSink {
-    /// A sink over `buf` (emptied), spilling into a hasher from `make_hasher` past `limit` bytes.
-    pub(crate) fn new(mut buf: Vec<u8>, limit: usize, make_hasher: fn() -> blake3::Hasher) -> Self {
-        buf.clear();
-        SpillSink {
-            buf,
-            limit,
-            make_hasher,
-            spilled: None,
-        }
-    }
-
-    /// The hash, when the bytes spilled into the hasher; `None` when they are all in `buf`.
-    pub(crate) fn spilled_hash(&mut self) -> Option<[u8; 32]> {
-        self.spilled.take().map(|h| (*h).finalize())
-    }
-}
-
-impl Sink for SpillSink {
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        if self.spilled.is_none() && self.buf.len() + bytes.len() <= self.limit {
-            self.buf.extend_from_slice(bytes);
-            return;
-        }
-        self.spill_put(bytes);
-    }
-}
-
-impl SpillSink {
-    #[cold]
-    #[inline(never)]
-    fn spill_put(&mut self, bytes: &[u8]) {
-        if let Some(h) = self.spilled.as_deref_mut() {
-            h.put(bytes);
-            return;
-        }
-        let mut h = Box::new(HashSink::new((self.make_hasher)()));
-        h.put(&self.buf);
-        h.put(bytes);
-        self.buf.clear();
-        self.spilled = Some(h);
-    }
-}
-
 /// The error a key's `Serialize` implementation can raise.
 #[derive(Debug)]
 pub(crate) struct KeyEncodeError(pub(crate) String);
@@ -539,8 +482,11 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
     }
     fn serialize_f64(self, v: f64) -> Res {
         let bits = if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
-        self.tag(tag::F64);
-        self.sink.put(&bits.to_le_bytes());
+        // One write of nine bytes, as for `u64`: a `Vec<f64>` is mostly these.
+        let mut b = [0u8; 9];
+        b[0] = tag::F64;
+        b[1..].copy_from_slice(&bits.to_le_bytes());
+        self.sink.put(&b);
         Ok(())
     }
     fn serialize_char(self, v: char) -> Res {
