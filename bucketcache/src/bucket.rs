@@ -425,7 +425,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let Some((mut file, info)) = store::open_file(&self.entries, key)? else {
             return self.load_shared(key, stamp);
         };
-        let (header, value) = if info.len <= (store::STREAM_AT + entry::MAX_HEADER_LEN) as u64 {
+        // What the value weighs for the memory tier: its file, or for a compressed entry the encoding's length
+        // (a 64 MiB value compressed into a few KiB is not small enough to clone into memory).
+        let (header, value, weigh) = if info.len <= (store::STREAM_AT + entry::MAX_HEADER_LEN) as u64 {
             let bytes = store::read_bounded(&mut file, &info).map_err(|e| Error::io("read entry", &path, e))?;
             let Some((header, payload_at)) = self.check_file(&path.display(), key, &bytes) else {
                 crate::call::observe::note(key, crate::stats::MissReason::Corrupt);
@@ -437,23 +439,27 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 return Ok(None);
             }
             let value: V = self.decode_payload(&header, &bytes[payload_at..], key)?;
-            (header, value)
+            let raw_len = (header.flags & entry::FLAG_ZSTD != 0)
+                .then(|| bytes.last_chunk::<8>().map(|b| u64::from_le_bytes(*b)))
+                .flatten();
+            (header, value, raw_len)
         } else {
             match self.load_streamed::<V>(key, &path, &mut file, &info, grace_ms)? {
                 Some(loaded) => loaded,
                 None => return Ok(None),
             }
         };
+        let weigh = weigh.map_or(info.len, |raw| raw.saturating_add(header.header_len()).max(info.len));
         debug!(target: "bucketcache", hash = %key, bytes = info.len, "loaded entry from file");
         let cost = header.cost_us.map(Duration::from_micros);
-        if self.memory.admits(info.len) {
+        if self.memory.admits(weigh) {
             self.memory.insert_if_unchanged(
                 *key,
                 stamp,
                 Arc::new(MemEntry {
                     file: None,
                     payload_at: header.header_len() as usize,
-                    file_len: info.len,
+                    file_len: weigh,
                     expires_ms: header.expires_ms,
                     written: ms_to_date(header.written_ms),
                     expires: header.expires_ms.map(ms_to_date),
@@ -482,7 +488,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         file: &mut std::fs::File,
         info: &crate::dirfd::FileInfo,
         grace_ms: i64,
-    ) -> Result<Option<(entry::EntryHeader, V)>> {
+    ) -> Result<Option<(entry::EntryHeader, V, Option<u64>)>> {
         use std::io::Read;
         let origin = path.display();
         let io_err = |e| Error::io("read entry", path, e);
@@ -559,7 +565,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             let source = format!("{left} trailing bytes after the value").into();
             return Err(self.decode_error::<V>(key, source));
         }
-        Ok(Some((header, value)))
+        Ok(Some((header, value, raw_len)))
     }
 
     /// Reads `key` from the shared tier after a local miss: a verified, unexpired entry is copied into the

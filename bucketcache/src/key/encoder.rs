@@ -55,12 +55,27 @@ mod tag {
 /// Where the canonical bytes go: a buffer (to log them) or a hasher (constant memory).
 pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
+
+    /// A tag byte then an eight-byte word (the shape of every `u64`/`f64`): one call, and the word goes from a
+    /// register to the buffer (a nine-byte array built on the stack and copied made each element of a `Vec<f64>`
+    /// wait on a failed store-to-load forward).
+    #[inline]
+    fn put_tagged(&mut self, tag: u8, word: [u8; 8]) {
+        self.put(&[tag]);
+        self.put(&word);
+    }
 }
 
 impl Sink for Vec<u8> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+
+    #[inline]
+    fn put_tagged(&mut self, tag: u8, word: [u8; 8]) {
+        self.push(tag);
+        self.extend_from_slice(&word);
     }
 }
 
@@ -167,7 +182,8 @@ impl<S: Sink> Encoder<S> {
 
     #[cold]
     fn write_pending_run(&mut self) {
-        write_run(&mut self.sink, &mut self.run);
+        write_run(&mut self.sink, &self.run);
+        self.run.clear();
     }
 
     #[inline(always)]
@@ -214,15 +230,14 @@ fn entry_digest<K: Serialize + ?Sized, V: Serialize + ?Sized>(key: &K, value: &V
     Ok(enc.into_sink().finalize())
 }
 
-/// Writes a pending run of `u8` elements as one chunk and empties it.
-fn write_run<S: Sink>(sink: &mut S, run: &mut Vec<u8>) {
+/// Writes a run of `u8` elements (at most [`RUN_CHUNK`]) as one chunk; nothing for an empty run.
+fn write_run<S: Sink>(sink: &mut S, run: &[u8]) {
     if run.is_empty() {
         return;
     }
-    sink.put(&[tag::U8_RUN]);
-    sink.put(&(run.len() as u16).to_le_bytes());
+    let [lo, hi] = (run.len() as u16).to_le_bytes();
+    sink.put(&[tag::U8_RUN, lo, hi]);
     sink.put(run);
-    run.clear();
 }
 
 /// Answers "is this value a `u8`?" without encoding anything.
@@ -439,8 +454,7 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         Ok(())
     }
     fn serialize_i64(self, v: i64) -> Res {
-        self.tag(tag::I64);
-        self.sink.put(&v.to_le_bytes());
+        self.sink.put_tagged(tag::I64, v.to_le_bytes());
         Ok(())
     }
     fn serialize_i128(self, v: i128) -> Res {
@@ -463,10 +477,7 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         Ok(())
     }
     fn serialize_u64(self, v: u64) -> Res {
-        let mut b = [0u8; 9];
-        b[0] = tag::U64;
-        b[1..].copy_from_slice(&v.to_le_bytes());
-        self.sink.put(&b);
+        self.sink.put_tagged(tag::U64, v.to_le_bytes());
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Res {
@@ -482,11 +493,7 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
     }
     fn serialize_f64(self, v: f64) -> Res {
         let bits = if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
-        // One write of nine bytes, as for `u64`: a `Vec<f64>` is mostly these.
-        let mut b = [0u8; 9];
-        b[0] = tag::F64;
-        b[1..].copy_from_slice(&bits.to_le_bytes());
-        self.sink.put(&b);
+        self.sink.put_tagged(tag::F64, bits.to_le_bytes());
         Ok(())
     }
     fn serialize_char(self, v: char) -> Res {
@@ -598,13 +605,15 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
                 run.extend_from_slice(&stage);
                 n = 0;
                 if run.len() == RUN_CHUNK {
-                    write_run(&mut self.sink, &mut run);
+                    write_run(&mut self.sink, &run);
+                    run.clear();
                 }
             }
             if let Some(item) = other {
                 run.extend_from_slice(&stage[..n]);
                 n = 0;
-                write_run(&mut self.sink, &mut run);
+                write_run(&mut self.sink, &run);
+                run.clear();
                 result = item.serialize(&mut *self);
                 if result.is_err() {
                     break;
@@ -614,7 +623,8 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
             }
         }
         run.extend_from_slice(&stage[..n]);
-        write_run(&mut self.sink, &mut run);
+        write_run(&mut self.sink, &run);
+        run.clear();
         if run.capacity() <= RUN_CHUNK {
             self.run = run;
         }

@@ -94,6 +94,17 @@ impl Sink for SpillSink {
         }
         self.put_slow(bytes);
     }
+
+    #[inline]
+    fn put_tagged(&mut self, tag: u8, word: [u8; 8]) {
+        if self.buf.len() + 9 <= self.limit {
+            self.buf.push(tag);
+            self.buf.extend_from_slice(&word);
+            return;
+        }
+        self.put_slow(&[tag]);
+        self.put(&word);
+    }
 }
 
 #[cfg(test)]
