@@ -1015,6 +1015,16 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             }
             Ok(store::Written::InPlace(file_len)) => {
                 debug!(target: "bucketcache", hash = %key, bytes = file_len, "wrote entry (streamed)");
+                if file_len > self.entries.max_entry_bytes() {
+                    warn!(
+                        target: "bucketcache",
+                        hash = %key,
+                        bytes = file_len,
+                        max_entry_bytes = self.entries.max_entry_bytes(),
+                        "wrote an entry larger than the largest entry this bucket reads: it will read as a miss; \
+                         raise BucketBuilder::max_entry_bytes"
+                    );
+                }
                 self.upload_streamed(&meta, file_len);
                 let typed = if self.memory.admits(file_len) { typed() } else { None };
                 Ok(self.settle(meta, file_len, None, typed))
