@@ -576,10 +576,11 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         let mut result = Ok(());
         let mut iter = iter.into_iter();
         loop {
-            // Fill the stage while the elements are bytes; stop at the end or at the first other element.
+            // Fill the stage (from `n`: a byte may already be there) while the elements are bytes; stop at the end or
+            // at the first other element.
             let mut other = None;
             let mut ended = false;
-            for slot in stage.iter_mut() {
+            for slot in stage[n..].iter_mut() {
                 match iter.next() {
                     Some(item) => match item.serialize(U8Probe) {
                         Ok(b) => {
@@ -616,6 +617,28 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
                 run.clear();
                 result = item.serialize(&mut *self);
                 if result.is_err() {
+                    break;
+                }
+                // A sequence of other elements (floats, integers, strings) mostly stays one: encode them straight
+                // on, back to staging at the next byte.
+                let mut back_to_bytes = false;
+                for item in iter.by_ref() {
+                    match item.serialize(U8Probe) {
+                        Ok(b) => {
+                            stage[0] = b;
+                            n = 1;
+                            back_to_bytes = true;
+                            break;
+                        }
+                        Err(NotU8) => {
+                            result = item.serialize(&mut *self);
+                            if result.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                if !back_to_bytes {
                     break;
                 }
             } else if ended {
