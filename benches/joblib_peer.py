@@ -2,7 +2,7 @@
 
 Usage: joblib_peer.py store|load MIB LOCATION
 
-Prints "seconds rss_before_bytes peak_bytes" (peak: VmHWM after /proc/self/clear_refs reset it just before the
+Prints "seconds rss_before_bytes peak_bytes cpu_seconds" (peak: VmHWM after /proc/self/clear_refs reset it just before the
 timed call), or "skip <reason>" when numpy or joblib is not installed.
 """
 
@@ -51,12 +51,14 @@ def main():
         VALUE = np.arange(n, dtype=np.float64) * 0.5 + 0.25
     before = status("VmRSS")
     reset_peak()
+    cpu = time.process_time()
     start = time.perf_counter()
     out = cached(n)
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     peak = status("VmHWM")
     assert out is not None and out.shape == (n,), "the hit returned no array"
-    print(elapsed, before, peak)
+    print(elapsed, before, peak, cpu)
 
 
 main()

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use bucketcache::{Bucket, HitSource, JsonBackend, MessagePackBackend};
+use bucketcache::{Bucket, DefaultKeyMaker, HitSource, JsonBackend, KeyMaker, MessagePackBackend};
 use peak_alloc::PeakAlloc;
 
 #[global_allocator]
@@ -189,6 +189,82 @@ fn storing_and_loading_a_large_value_holds_no_second_copy() {
     );
 }
 
+/// Past 4 MiB of payload the checksum is computed on a helper thread while the value is encoded or decoded: a
+/// damaged byte anywhere (in a block the helper hashed, in the last one, in the header) is still a miss.
+#[test]
+fn a_damaged_entry_checksummed_on_the_helper_thread_is_a_miss() {
+    let _s = serial();
+    let value = big(12);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::builder(dir.path()).memory_max_bytes(0).build().expect("bucket");
+    bucket.insert("k", &value).expect("insert");
+    let path = bucket.entry_path(&bucket.key_hash("k").expect("hash"));
+    let good = std::fs::read(&path).expect("read");
+    assert!(good.len() > 12 * MIB);
+    for at in [
+        300,
+        2 * MIB,
+        5 * MIB + 17,
+        good.len() / 2,
+        good.len() - MIB,
+        good.len() - 1,
+    ] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x04;
+        std::fs::write(&path, &bad).expect("write");
+        assert_eq!(
+            bucket
+                .get::<Vec<f64>>("k")
+                .expect("a damaged entry is a miss, not an error"),
+            None,
+            "flip at {at}"
+        );
+    }
+    std::fs::write(&path, &good).expect("write");
+    assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(&value[..]));
+}
+
+/// Payload sizes around each switch of the write and read paths: in memory up to 1 MiB, streamed past it, the
+/// checksum on a helper thread past 4 MiB, and the 1 MiB stream buffer's boundaries. `serde_bytes` makes the payload
+/// the bytes plus a short length prefix.
+#[test]
+fn values_round_trip_at_sizes_crossing_every_threshold() {
+    let _s = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::builder(dir.path()).memory_max_bytes(0).build().expect("bucket");
+    for edge in [MIB, 2 * MIB, 4 * MIB, 5 * MIB] {
+        for len in [edge - 9, edge - 1, edge, edge + 1, edge + 4097] {
+            let value = serde_bytes::ByteBuf::from((0..len).map(|i| (i * 7 + i / 1000) as u8).collect::<Vec<u8>>());
+            bucket.insert("k", &value).expect("insert");
+            let got = bucket.get::<serde_bytes::ByteBuf>("k").expect("get").expect("hit");
+            assert!(got == value, "{len} bytes");
+        }
+    }
+}
+
+/// A key holding a big argument is hashed in blocks (on a helper thread past 1 MiB) in bounded memory, and to the
+/// same hash as its canonical bytes built whole.
+#[test]
+fn a_big_key_hashes_like_its_whole_encoding_in_under_a_mebibyte() {
+    let _s = serial();
+    for len in [64 * 1024 - 20, 64 * 1024 + 20, MIB + 3, 3 * MIB + 12_345] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 31 + i / 4099) as u8).collect();
+        let floats: Vec<f64> = (0..len / 8).map(|i| i as f64 * 0.25).collect();
+        let key = ("f", 7u32, &bytes, serde_bytes::Bytes::new(&bytes), &floats);
+        let (whole, encoded) = DefaultKeyMaker.make_key_with_bytes(&key).expect("hash");
+        let encoded_len = encoded.map_or(0, |b| b.len());
+        let before = ALLOC.current_usage();
+        ALLOC.reset_peak_usage();
+        let streamed = DefaultKeyMaker.make_key(&key).expect("hash");
+        let peak = ALLOC.peak_usage().saturating_sub(before);
+        assert_eq!(streamed, whole, "{len} bytes");
+        assert!(
+            peak < MIB,
+            "hashing a key of {encoded_len} canonical bytes allocated {peak} bytes"
+        );
+    }
+}
+
 #[cfg(feature = "zstd")]
 mod zstd {
     use super::*;
@@ -234,6 +310,39 @@ mod zstd {
             bucket.get::<Vec<String>>("large"),
             Err(bucketcache::Error::Decode { .. })
         ));
+    }
+
+    /// The memory tier weighs a compressed entry read from disk by its encoding, not its file: a 24 MiB value that
+    /// compresses to a few KiB is not cloned into a 64 MiB tier (its share is 8 MiB).
+    #[test]
+    fn a_compressed_big_value_is_weighed_by_its_encoding_in_the_memory_tier() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bucket = Bucket::builder(dir.path())
+            .memory_max_bytes(64 * MIB as u64)
+            .compression(3, 4096)
+            .build()
+            .expect("bucket");
+        // Floats: eight bytes each in bincode (a small integer would be one).
+        let big: Vec<f64> = vec![0.5; 3 * MIB];
+        let small: Vec<f64> = vec![0.25; MIB / 8];
+        bucket.insert("big", &big).expect("insert");
+        bucket.insert("small", &small).expect("insert");
+        assert!(flags_and_len(&bucket, "big").1 < 64 * 1024, "compressible");
+        bucket.unload_all();
+        assert_eq!(
+            bucket.get::<Vec<f64>>("big").expect("get").map(|v| v.len()),
+            Some(big.len())
+        );
+        assert_eq!(
+            bucket.memory_usage().0,
+            0,
+            "24 MiB of encoding is over the tier's share"
+        );
+        assert_eq!(bucket.get::<Vec<f64>>("small").expect("get"), Some(small));
+        let (entries, weight) = bucket.memory_usage();
+        assert_eq!(entries, 1);
+        assert!(weight >= MIB as u64, "weighed by its encoding: {weight} bytes");
     }
 
     #[test]

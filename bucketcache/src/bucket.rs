@@ -425,7 +425,9 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let Some((mut file, info)) = store::open_file(&self.entries, key)? else {
             return self.load_shared(key, stamp);
         };
-        let (header, value) = if info.len <= (store::STREAM_AT + entry::MAX_HEADER_LEN) as u64 {
+        // What the value weighs for the memory tier: its file, or for a compressed entry the encoding's length
+        // (a 64 MiB value compressed into a few KiB is not small enough to clone into memory).
+        let (header, value, weigh) = if info.len <= (store::STREAM_AT + entry::MAX_HEADER_LEN) as u64 {
             let bytes = store::read_bounded(&mut file, &info).map_err(|e| Error::io("read entry", &path, e))?;
             let Some((header, payload_at)) = self.check_file(&path.display(), key, &bytes) else {
                 crate::call::observe::note(key, crate::stats::MissReason::Corrupt);
@@ -437,23 +439,27 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
                 return Ok(None);
             }
             let value: V = self.decode_payload(&header, &bytes[payload_at..], key)?;
-            (header, value)
+            let raw_len = (header.flags & entry::FLAG_ZSTD != 0)
+                .then(|| bytes.last_chunk::<8>().map(|b| u64::from_le_bytes(*b)))
+                .flatten();
+            (header, value, raw_len)
         } else {
             match self.load_streamed::<V>(key, &path, &mut file, &info, grace_ms)? {
                 Some(loaded) => loaded,
                 None => return Ok(None),
             }
         };
+        let weigh = weigh.map_or(info.len, |raw| raw.saturating_add(header.header_len()).max(info.len));
         debug!(target: "bucketcache", hash = %key, bytes = info.len, "loaded entry from file");
         let cost = header.cost_us.map(Duration::from_micros);
-        if self.memory.admits(info.len) {
+        if self.memory.admits(weigh) {
             self.memory.insert_if_unchanged(
                 *key,
                 stamp,
                 Arc::new(MemEntry {
                     file: None,
                     payload_at: header.header_len() as usize,
-                    file_len: info.len,
+                    file_len: weigh,
                     expires_ms: header.expires_ms,
                     written: ms_to_date(header.written_ms),
                     expires: header.expires_ms.map(ms_to_date),
@@ -482,7 +488,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         file: &mut std::fs::File,
         info: &crate::dirfd::FileInfo,
         grace_ms: i64,
-    ) -> Result<Option<(entry::EntryHeader, V)>> {
+    ) -> Result<Option<(entry::EntryHeader, V, Option<u64>)>> {
         use std::io::Read;
         let origin = path.display();
         let io_err = |e| Error::io("read entry", path, e);
@@ -546,7 +552,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             );
             return Ok(None);
         }
-        if sum != header.payload_checksum {
+        if sum != Some(header.payload_checksum) {
             drop(decoded);
             warn_corrupt(&origin, &entry::Corrupt::ChecksumMismatch);
             return Ok(None);
@@ -559,7 +565,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             let source = format!("{left} trailing bytes after the value").into();
             return Err(self.decode_error::<V>(key, source));
         }
-        Ok(Some((header, value)))
+        Ok(Some((header, value, raw_len)))
     }
 
     /// Reads `key` from the shared tier after a local miss: a verified, unexpired entry is copied into the
@@ -972,8 +978,19 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         let (new, mut meta) = self.new_entry(key, opts);
         let prefix = entry::prefix(new, 64);
         meta.payload_at = prefix.len();
-        let mut out = store::PayloadWriter::new(store::EntryWriter::new(&self.entries, key, prefix), self.compression);
-        if let Err(source) = self.backend.encode_to(value, &mut out) {
+        let out = store::PayloadWriter::new(store::EntryWriter::new(&self.entries, key, prefix), self.compression);
+        // A small buffer in front: encoders write a few bytes at a time (bincode, eight per `f64`), and a buffered
+        // writer's inlined copy is much cheaper than a call through the payload and entry writers per write.
+        let mut buffered = std::io::BufWriter::with_capacity(store::ENCODE_BUF, out);
+        let encoded = self.backend.encode_to(value, &mut buffered);
+        let (mut out, flushed) = match buffered.into_inner() {
+            Ok(out) => (out, Ok(())),
+            Err(e) => {
+                let (e, w) = e.into_parts();
+                (w.into_parts().0, Err(e))
+            }
+        };
+        if let Err(source) = encoded.and(flushed.map_err(Into::into)) {
             return Err(match out.take_error() {
                 Some(e) => {
                     warn!(target: "bucketcache", hash = %key, error = %e, "write failed");
@@ -998,6 +1015,16 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             }
             Ok(store::Written::InPlace(file_len)) => {
                 debug!(target: "bucketcache", hash = %key, bytes = file_len, "wrote entry (streamed)");
+                if file_len > self.entries.max_entry_bytes() {
+                    warn!(
+                        target: "bucketcache",
+                        hash = %key,
+                        bytes = file_len,
+                        max_entry_bytes = self.entries.max_entry_bytes(),
+                        "wrote an entry larger than the largest entry this bucket reads: it will read as a miss; \
+                         raise BucketBuilder::max_entry_bytes"
+                    );
+                }
                 self.upload_streamed(&meta, file_len);
                 let typed = if self.memory.admits(file_len) { typed() } else { None };
                 Ok(self.settle(meta, file_len, None, typed))

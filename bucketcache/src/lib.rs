@@ -264,7 +264,14 @@
 //! buffer while hashing it, then writes the header (with the checksums) over a placeholder and renames the file
 //! into place; a read checks the header, then decodes the payload as it reads and hashes it, and drops the value
 //! (a miss) when the checksum fails at the end. Neither holds the file's bytes beside the value: memory beyond the
-//! value stays a few MiB (the JSON and MessagePack backends decode from one payload-sized buffer).
+//! value stays a few MiB (the JSON and MessagePack backends decode from one payload-sized buffer). Past 4 MiB the
+//! checksum is computed on a helper thread beside the encoding or decoding. Files over
+//! [`BucketBuilder::max_entry_bytes`] (1 GiB by default) are never read: raise it to cache larger values (a write
+//! over it logs a warning).
+//!
+//! A key holding a big argument (a buffer, a vector) is not built in memory: past 64 KiB its canonical encoding
+//! streams into the hasher in 128 KiB blocks, on a helper thread past 1 MiB, in under 1 MiB of memory, to the same
+//! hash.
 //!
 //! With the feature `zstd`, `BucketBuilder::compression` compresses payloads from a size on (off by default).
 //! Measured on a 64 MiB `Vec<f64>` at level 3 (`cargo bench --features zstd --bench bigvalues -- zstd`): few
@@ -360,6 +367,7 @@
 
 mod arg_value;
 mod backend;
+mod block_hash;
 mod bound;
 mod bucket;
 mod builder;

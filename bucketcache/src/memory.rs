@@ -31,7 +31,8 @@ pub(crate) struct MemEntry {
     pub file: Option<Vec<u8>>,
     /// Where the payload starts in `file`.
     pub payload_at: usize,
-    /// The entry file's size, the basis of its weight.
+    /// The entry file's size (for a compressed entry read from disk, its encoding's length when larger), the basis of
+    /// its weight.
     pub file_len: u64,
     pub expires_ms: Option<i64>,
     /// The write time and `expires_ms` as dates, computed once so a hit need not convert them.

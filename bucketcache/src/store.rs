@@ -19,6 +19,7 @@ use std::sync::{Arc, RwLock};
 
 use tracing::warn;
 
+use crate::block_hash::BlockHasher;
 use crate::dirfd::{self, Dir, FileInfo};
 use crate::error::{Error, Result};
 use crate::key::KeyHash;
@@ -63,6 +64,11 @@ impl Entries {
     /// Opens the bucket at the absolute path `root` (created if missing), and its entries directory, creating it
     /// (mode 0700) if missing. A link or a directory of another user where the entries directory should be is
     /// refused.
+    /// The largest entry file read (`BucketBuilder::max_entry_bytes`).
+    pub(crate) fn max_entry_bytes(&self) -> u64 {
+        self.max_entry_bytes
+    }
+
     pub(crate) fn open(root: &Path, max_entry_bytes: u64) -> Result<Entries> {
         let dirs = open_dirs(root, true)?;
         Ok(Entries {
@@ -258,6 +264,8 @@ impl Drop for TempEntry {
 /// Payloads up to this size are encoded in memory and written with one call (their bytes are kept for the memory
 /// and shared tiers); a larger payload is streamed into its temporary file, and read back through a stream.
 pub(crate) const STREAM_AT: usize = 1 << 20;
+/// The buffer between an encoder and the [`PayloadWriter`].
+pub(crate) const ENCODE_BUF: usize = 8 * 1024;
 /// The buffer between an encoder or decoder and a streamed entry's file.
 const STREAM_BUF: usize = 1 << 20;
 
@@ -287,7 +295,7 @@ pub(crate) struct EntryWriter<'a> {
 struct Spill {
     tmp: TempEntry,
     header: Vec<u8>,
-    hasher: blake3::Hasher,
+    hasher: BlockHasher,
     payload_len: u64,
 }
 
@@ -322,7 +330,7 @@ impl<'a> EntryWriter<'a> {
             Ok(t) => t,
             Err(e) => return Err(self.fail(e)),
         };
-        let mut hasher = blake3::Hasher::new();
+        let mut hasher = BlockHasher::new(blake3::Hasher::new(), HASH_HELPER_AFTER);
         hasher.update(&self.buf[self.payload_at..]);
         let r = tmp.file().write_all(&self.buf);
         if let Err(e) = tmp.check(r) {
@@ -345,10 +353,11 @@ impl<'a> EntryWriter<'a> {
         let Some(spill) = self.spill.as_mut() else {
             return Ok(());
         };
-        spill.hasher.update(&self.buf);
         spill.payload_len += self.buf.len() as u64;
         let r = spill.tmp.file().write_all(&self.buf);
-        self.buf.clear();
+        // Written, then handed to the hasher (a helper thread past HASH_HELPER_AFTER, hashing it while the encoder
+        // fills the next buffer); an emptied buffer comes back.
+        self.buf = spill.hasher.update_owned(std::mem::take(&mut self.buf));
         match spill.tmp.check(r) {
             Ok(()) => Ok(()),
             Err(e) => Err(self.fail(e)),
@@ -369,7 +378,14 @@ impl<'a> EntryWriter<'a> {
             crate::entry::seal(&mut self.buf[..payload_at], flags, payload_len, &sum);
             return Ok(Written::Bytes(std::mem::take(&mut self.buf)));
         };
-        let sum = *spill.hasher.finalize().as_bytes();
+        let Some(sum) = spill.hasher.finalize() else {
+            let path = self.entries.to_path_buf();
+            return Err(Error::io(
+                "hash",
+                path,
+                io::Error::other("the payload's hashing thread stopped before the end of the payload"),
+            ));
+        };
         crate::entry::seal(&mut spill.header, flags, spill.payload_len, &sum);
         let file_len = spill.header.len() as u64 + spill.payload_len;
         let file = spill.tmp.file();
@@ -545,7 +561,7 @@ impl Write for PayloadWriter<'_> {
 /// decoded.
 pub(crate) struct HashingReader<R> {
     inner: R,
-    hasher: blake3::Hasher,
+    hasher: BlockHasher,
     count: u64,
     /// The first I/O error met (the decoder may hide it behind its own error).
     error: Option<io::ErrorKind>,
@@ -555,7 +571,7 @@ impl<R: Read> HashingReader<R> {
     pub(crate) fn new(inner: R) -> Self {
         HashingReader {
             inner,
-            hasher: blake3::Hasher::new(),
+            hasher: BlockHasher::new(blake3::Hasher::new(), HASH_HELPER_AFTER),
             count: 0,
             error: None,
         }
@@ -566,9 +582,10 @@ impl<R: Read> HashingReader<R> {
         io::copy(self, &mut io::sink())
     }
 
-    /// Bytes read so far, the payload checksum of them, and the I/O error met, if any.
-    pub(crate) fn finish(self) -> (u64, [u8; 32], Option<io::ErrorKind>) {
-        (self.count, *self.hasher.finalize().as_bytes(), self.error)
+    /// Bytes read so far, the payload checksum of them (`None` if the hashing thread failed: not a match), and the
+    /// I/O error met, if any.
+    pub(crate) fn finish(self) -> (u64, Option<[u8; 32]>, Option<io::ErrorKind>) {
+        (self.count, self.hasher.finalize(), self.error)
     }
 }
 
@@ -589,6 +606,9 @@ impl<R: Read> Read for HashingReader<R> {
         }
     }
 }
+
+/// Streamed payload bytes after which their checksum is computed on a helper thread, beside the encoding or decoding.
+const HASH_HELPER_AFTER: u64 = 4 << 20;
 
 /// A buffered reader of [`STREAM_BUF`] bytes over `inner`.
 pub(crate) fn stream_reader<R: Read>(inner: R) -> io::BufReader<R> {

@@ -55,12 +55,27 @@ mod tag {
 /// Where the canonical bytes go: a buffer (to log them) or a hasher (constant memory).
 pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
+
+    /// A tag byte then an eight-byte word (the shape of every `u64`/`f64`): one call, and the word goes from a
+    /// register to the buffer (a nine-byte array built on the stack and copied made each element of a `Vec<f64>`
+    /// wait on a failed store-to-load forward).
+    #[inline]
+    fn put_tagged(&mut self, tag: u8, word: [u8; 8]) {
+        self.put(&[tag]);
+        self.put(&word);
+    }
 }
 
 impl Sink for Vec<u8> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+
+    #[inline]
+    fn put_tagged(&mut self, tag: u8, word: [u8; 8]) {
+        self.push(tag);
+        self.extend_from_slice(&word);
     }
 }
 
@@ -103,63 +118,6 @@ impl Sink for HashSink {
         } else {
             self.buf.extend_from_slice(bytes);
         }
-    }
-}
-
-/// A buffer that turns into a [`HashSink`] once it holds more than `limit` bytes: a small key keeps its bytes (for
-/// the memo), a large one streams into the hasher in constant memory. The hash is that of the bytes either way.
-pub(crate) struct SpillSink {
-    pub(crate) buf: Vec<u8>,
-    limit: usize,
-    /// Makes the hasher, only when the bytes spill: a blake3 hasher is about 2 KiB, so building and moving one on
-    /// every (small) key would cost more than the key itself.
-    make_hasher: fn() -> blake3::Hasher,
-    /// Boxed for the same reason: the sink stays a few words on the hit path.
-    spilled: Option<Box<HashSink>>,
-}
-
-impl SpillSink {
-    /// A sink over `buf` (emptied), spilling into a hasher from `make_hasher` past `limit` bytes.
-    pub(crate) fn new(mut buf: Vec<u8>, limit: usize, make_hasher: fn() -> blake3::Hasher) -> Self {
-        buf.clear();
-        SpillSink {
-            buf,
-            limit,
-            make_hasher,
-            spilled: None,
-        }
-    }
-
-    /// The hash, when the bytes spilled into the hasher; `None` when they are all in `buf`.
-    pub(crate) fn spilled_hash(&mut self) -> Option<[u8; 32]> {
-        self.spilled.take().map(|h| (*h).finalize())
-    }
-}
-
-impl Sink for SpillSink {
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        if self.spilled.is_none() && self.buf.len() + bytes.len() <= self.limit {
-            self.buf.extend_from_slice(bytes);
-            return;
-        }
-        self.spill_put(bytes);
-    }
-}
-
-impl SpillSink {
-    #[cold]
-    #[inline(never)]
-    fn spill_put(&mut self, bytes: &[u8]) {
-        if let Some(h) = self.spilled.as_deref_mut() {
-            h.put(bytes);
-            return;
-        }
-        let mut h = Box::new(HashSink::new((self.make_hasher)()));
-        h.put(&self.buf);
-        h.put(bytes);
-        self.buf.clear();
-        self.spilled = Some(h);
     }
 }
 
@@ -224,7 +182,8 @@ impl<S: Sink> Encoder<S> {
 
     #[cold]
     fn write_pending_run(&mut self) {
-        write_run(&mut self.sink, &mut self.run);
+        write_run(&mut self.sink, &self.run);
+        self.run.clear();
     }
 
     #[inline(always)]
@@ -271,15 +230,14 @@ fn entry_digest<K: Serialize + ?Sized, V: Serialize + ?Sized>(key: &K, value: &V
     Ok(enc.into_sink().finalize())
 }
 
-/// Writes a pending run of `u8` elements as one chunk and empties it.
-fn write_run<S: Sink>(sink: &mut S, run: &mut Vec<u8>) {
+/// Writes a run of `u8` elements (at most [`RUN_CHUNK`]) as one chunk; nothing for an empty run.
+fn write_run<S: Sink>(sink: &mut S, run: &[u8]) {
     if run.is_empty() {
         return;
     }
-    sink.put(&[tag::U8_RUN]);
-    sink.put(&(run.len() as u16).to_le_bytes());
+    let [lo, hi] = (run.len() as u16).to_le_bytes();
+    sink.put(&[tag::U8_RUN, lo, hi]);
     sink.put(run);
-    run.clear();
 }
 
 /// Answers "is this value a `u8`?" without encoding anything.
@@ -496,8 +454,7 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         Ok(())
     }
     fn serialize_i64(self, v: i64) -> Res {
-        self.tag(tag::I64);
-        self.sink.put(&v.to_le_bytes());
+        self.sink.put_tagged(tag::I64, v.to_le_bytes());
         Ok(())
     }
     fn serialize_i128(self, v: i128) -> Res {
@@ -520,10 +477,7 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         Ok(())
     }
     fn serialize_u64(self, v: u64) -> Res {
-        let mut b = [0u8; 9];
-        b[0] = tag::U64;
-        b[1..].copy_from_slice(&v.to_le_bytes());
-        self.sink.put(&b);
+        self.sink.put_tagged(tag::U64, v.to_le_bytes());
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Res {
@@ -539,8 +493,7 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
     }
     fn serialize_f64(self, v: f64) -> Res {
         let bits = if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
-        self.tag(tag::F64);
-        self.sink.put(&bits.to_le_bytes());
+        self.sink.put_tagged(tag::F64, bits.to_le_bytes());
         Ok(())
     }
     fn serialize_char(self, v: char) -> Res {
@@ -623,10 +576,11 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         let mut result = Ok(());
         let mut iter = iter.into_iter();
         loop {
-            // Fill the stage while the elements are bytes; stop at the end or at the first other element.
+            // Fill the stage (from `n`: a byte may already be there) while the elements are bytes; stop at the end or
+            // at the first other element.
             let mut other = None;
             let mut ended = false;
-            for slot in stage.iter_mut() {
+            for slot in stage[n..].iter_mut() {
                 match iter.next() {
                     Some(item) => match item.serialize(U8Probe) {
                         Ok(b) => {
@@ -652,15 +606,39 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
                 run.extend_from_slice(&stage);
                 n = 0;
                 if run.len() == RUN_CHUNK {
-                    write_run(&mut self.sink, &mut run);
+                    write_run(&mut self.sink, &run);
+                    run.clear();
                 }
             }
             if let Some(item) = other {
                 run.extend_from_slice(&stage[..n]);
                 n = 0;
-                write_run(&mut self.sink, &mut run);
+                write_run(&mut self.sink, &run);
+                run.clear();
                 result = item.serialize(&mut *self);
                 if result.is_err() {
+                    break;
+                }
+                // A sequence of other elements (floats, integers, strings) mostly stays one: encode them straight
+                // on, back to staging at the next byte.
+                let mut back_to_bytes = false;
+                for item in iter.by_ref() {
+                    match item.serialize(U8Probe) {
+                        Ok(b) => {
+                            stage[0] = b;
+                            n = 1;
+                            back_to_bytes = true;
+                            break;
+                        }
+                        Err(NotU8) => {
+                            result = item.serialize(&mut *self);
+                            if result.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                if !back_to_bytes {
                     break;
                 }
             } else if ended {
@@ -668,7 +646,8 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
             }
         }
         run.extend_from_slice(&stage[..n]);
-        write_run(&mut self.sink, &mut run);
+        write_run(&mut self.sink, &run);
+        run.clear();
         if run.capacity() <= RUN_CHUNK {
             self.run = run;
         }

@@ -7,6 +7,7 @@
 mod encoder;
 mod memo;
 pub(crate) mod shape;
+mod spill;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -15,7 +16,8 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use encoder::{Encoder, HashSink, SpillSink};
+use encoder::{Encoder, HashSink};
+use spill::SpillSink;
 
 /// Version of the key encoding. Part of the hash's domain key: changing it changes every key.
 pub const KEY_FORMAT_VERSION: u32 = 1;
@@ -178,11 +180,11 @@ impl KeyMaker for DefaultKeyMaker {
             // Past SCRATCH_KEEP bytes the encoding streams into the hasher: a large argument is hashed in constant
             // memory (the same hash: blake3 of the same bytes).
             let mut enc = Encoder::new(SpillSink::new(buf, SCRATCH_KEEP, key_hasher));
-            let r = key.serialize(&mut enc).map_err(key_error).map(|()| {
-                KeyHash(match enc.sink.spilled_hash() {
-                    Some(h) => h,
+            let r = key.serialize(&mut enc).map_err(key_error).and_then(|()| {
+                Ok(KeyHash(match enc.sink.spilled_hash() {
+                    Some(h) => h.map_err(key_error)?,
                     None => memo::hash_memoized(&enc.sink.buf, hash_canonical),
-                })
+                }))
             });
             (enc.into_sink().buf, r)
         })

@@ -1,0 +1,157 @@
+//! [`SpillSink`]: the sink of the default key maker. A key's canonical bytes gather in a buffer; past a limit (a key
+//! holding a big argument) they stream into the blake3 hasher in blocks of [`BLOCK`] bytes, and past [`WORKER_AFTER`]
+//! bytes a helper thread hashes each block while the encoder fills the next ([`BlockHasher`]), so a big argument
+//! costs about the slower of encoding and hashing, not their sum. The hash is blake3 of the same bytes either way.
+//!
+//! Memory: the buffer (`limit` bytes, then [`BLOCK`]) plus the blocks in flight to the helper (at most four): under
+//! 1 MiB whatever the key's size.
+
+use super::encoder::{KeyEncodeError, Sink};
+use crate::block_hash::BlockHasher;
+
+/// The unit of hashing once the bytes spilled: large enough for blake3's SIMD (many 1 KiB chunks per update) and for
+/// the hand-off to the helper to cost little beside hashing it, small enough to stay in the cache.
+pub(crate) const BLOCK: usize = 128 * 1024;
+
+/// Spilled bytes after which the blocks are hashed on a helper thread (starting a thread costs tens of
+/// microseconds: about the time to hash 100 KiB).
+pub(crate) const WORKER_AFTER: u64 = 1 << 20;
+
+/// A buffer that turns into a blockwise hasher once it holds more than `limit` bytes: a small key keeps its bytes
+/// (for the memo), a large one streams into the hasher in bounded memory.
+pub(crate) struct SpillSink {
+    /// The bytes so far (unspilled), or the block being filled (spilled).
+    pub(crate) buf: Vec<u8>,
+    /// The fast path's bound on `buf`: the spill limit, then [`BLOCK`].
+    limit: usize,
+    /// Makes the hasher, only when the bytes spill: a blake3 hasher is about 2 KiB, so building and moving one on
+    /// every (small) key would cost more than the key itself.
+    make_hasher: fn() -> blake3::Hasher,
+    /// Boxed for the same reason: the sink stays a few words on the hit path.
+    spilled: Option<Box<BlockHasher>>,
+}
+
+impl SpillSink {
+    /// A sink over `buf` (emptied), spilling into a hasher from `make_hasher` past `limit` bytes.
+    pub(crate) fn new(mut buf: Vec<u8>, limit: usize, make_hasher: fn() -> blake3::Hasher) -> Self {
+        buf.clear();
+        SpillSink {
+            buf,
+            limit,
+            make_hasher,
+            spilled: None,
+        }
+    }
+
+    /// The hash, when the bytes spilled into the hasher; `None` when they are all in `buf`. Leaves `buf` empty.
+    pub(crate) fn spilled_hash(&mut self) -> Option<Result<[u8; 32], KeyEncodeError>> {
+        let mut h = self.spilled.take()?;
+        let rest = std::mem::take(&mut self.buf);
+        self.buf = h.update_owned(rest);
+        Some(
+            h.finalize()
+                .ok_or_else(|| KeyEncodeError("the key's hashing thread stopped before the end of the key".into())),
+        )
+    }
+
+    /// The slow path of [`Sink::put`]: the buffer is full (or about to spill).
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&mut self, mut bytes: &[u8]) {
+        if self.spilled.is_none() {
+            self.spilled = Some(Box::new(BlockHasher::new((self.make_hasher)(), WORKER_AFTER)));
+            self.limit = BLOCK;
+            self.buf.reserve(BLOCK.saturating_sub(self.buf.len()));
+        }
+        let Some(h) = self.spilled.as_deref_mut() else {
+            return;
+        };
+        while !bytes.is_empty() {
+            if self.buf.is_empty() && bytes.len() >= BLOCK && !h.on_helper() {
+                // A large slice hashed on this thread: straight to blake3, no copy.
+                h.update(bytes);
+                return;
+            }
+            let room = BLOCK.saturating_sub(self.buf.len()).max(1);
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            self.buf.extend_from_slice(now);
+            bytes = later;
+            if self.buf.len() >= BLOCK {
+                let full = std::mem::take(&mut self.buf);
+                self.buf = h.update_owned(full);
+                self.buf.reserve(BLOCK);
+            }
+        }
+    }
+}
+
+impl Sink for SpillSink {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() <= self.limit {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        self.put_slow(bytes);
+    }
+
+    #[inline]
+    fn put_tagged(&mut self, tag: u8, word: [u8; 8]) {
+        if self.buf.len() + 9 <= self.limit {
+            self.buf.push(tag);
+            self.buf.extend_from_slice(&word);
+            return;
+        }
+        self.put_slow(&[tag]);
+        self.put(&word);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_all(data: &[u8]) -> [u8; 32] {
+        *blake3::hash(data).as_bytes()
+    }
+
+    /// Feeds `data` in pieces of `piece` bytes; returns the spilled hash, or blake3 of the buffer when unspilled.
+    fn through(data: &[u8], piece: usize, limit: usize) -> [u8; 32] {
+        let mut s = SpillSink::new(Vec::new(), limit, blake3::Hasher::new);
+        for chunk in data.chunks(piece.max(1)) {
+            s.put(chunk);
+        }
+        match s.spilled_hash() {
+            Some(h) => h.expect("hashed"),
+            None => hash_all(&s.buf),
+        }
+    }
+
+    #[test]
+    fn every_path_hashes_the_same_bytes() {
+        let data: Vec<u8> = (0..3 * WORKER_AFTER as u32 + 12345)
+            .map(|i| (i * 31 + i / 7) as u8)
+            .collect();
+        for len in [
+            0,
+            1,
+            100,
+            BLOCK - 1,
+            BLOCK,
+            BLOCK + 1,
+            WORKER_AFTER as usize,
+            data.len(),
+        ] {
+            let d = &data[..len];
+            for piece in [1, 9, 4099, BLOCK, BLOCK + 3, 3 * BLOCK, usize::MAX] {
+                for limit in [0, 64, 64 * 1024] {
+                    assert_eq!(
+                        through(d, piece.min(d.len().max(1)), limit),
+                        hash_all(d),
+                        "len {len}, piece {piece}, limit {limit}"
+                    );
+                }
+            }
+        }
+    }
+}
