@@ -61,14 +61,14 @@ impl Deref for Entries {
 }
 
 impl Entries {
-    /// Opens the bucket at the absolute path `root` (created if missing), and its entries directory, creating it
-    /// (mode 0700) if missing. A link or a directory of another user where the entries directory should be is
-    /// refused.
     /// The largest entry file read (`BucketBuilder::max_entry_bytes`).
     pub(crate) fn max_entry_bytes(&self) -> u64 {
         self.max_entry_bytes
     }
 
+    /// Opens the bucket at the absolute path `root` (created if missing), and its entries directory, creating it
+    /// (mode 0700) if missing. A link or a directory of another user where the entries directory should be is
+    /// refused.
     pub(crate) fn open(root: &Path, max_entry_bytes: u64) -> Result<Entries> {
         let dirs = open_dirs(root, true)?;
         Ok(Entries {
