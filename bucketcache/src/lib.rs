@@ -371,6 +371,7 @@ pub use deferred::{deferred_write, DeferredWriteBucket};
 pub use disable::{disable, disabled, enable, is_disabled, reread_env, DisabledGuard, BUCKETCACHE_DISABLE_VAR};
 pub use error::{BoxError, Error, Result};
 pub use freshness::Freshness;
+pub use key::exact::ExactKey;
 pub use key::{
     canonical_key_bytes, default_key_hash, DefaultKeyMaker, KeyHash, KeyMaker, StreamingDefaultKeyMaker,
     KEY_FORMAT_VERSION,
