@@ -19,8 +19,8 @@
 //                                   args: Args(Arg { value: (&KeyWrap(&a)).__bucketcache_key(), next: End }) };
 //         // The key hash, found by the argument values when they are all `ExactKey` (`call/fast.rs`):
 //         let __bucketcache_call = __private::Call::new_fast(__bucketcache_bucket, __bucketcache_function, LIFETIME,
-//             &__bucketcache_key, &FastArg((&ExactWrap(&a)).__bucketcache_exact(), FastEnd), &__BUCKETCACHE_STATS)
-//             .observe(&__BUCKETCACHE_STATS, CODE);
+//             &__bucketcache_key, &FastArg((&ExactWrap(&a)).__bucketcache_exact(), FastEnd), &__BUCKETCACHE_STATS,
+//             CODE);
 //         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, nocache_flag(refresh)) {
 //             Step::Hit(hit) => { log_hit(&__bucketcache_call.info(&hit, args_vec([..]))); hit.value }
 //             Step::Run(guard) => {
@@ -386,8 +386,9 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                     &__bucketcache_key,
                     &#fast,
                     &__BUCKETCACHE_STATS,
+                    #code,
                 )
-            }#cross_process.observe(&__BUCKETCACHE_STATS, #code);
+            }#cross_process;
             #decide
         }
     };
