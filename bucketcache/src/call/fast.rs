@@ -21,7 +21,7 @@
 //!
 //! Only the key is memoized: the lookup that follows is the ordinary one (memory tier with its generation checks,
 //! then the file), so expiry, removals and writes by other buckets and processes are seen exactly as before.
-//! Direct-mapped, per thread (no locks), [`SLOTS`] slots of argument lists of at most
+//! Direct-mapped, per thread (no locks), each site first trying the slot it used last, [`SLOTS`] slots of argument lists of at most
 //! [`MAX_EXACT_SIZE`](crate::key::exact::MAX_EXACT_SIZE) estimated bytes: at most about 128 KiB per thread.
 
 use std::any::Any;
@@ -183,8 +183,28 @@ struct Slot {
     key: KeyHash,
 }
 
+/// How many sites remember the slot they used last.
+const LAST: usize = 64;
+
+/// The memo: the slots, and per site (by its address) the slot it used last, plus one (0: none).
+struct Memo {
+    slots: Vec<Option<Slot>>,
+    last: [u16; LAST],
+}
+
 thread_local! {
-    static FAST: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
+    static FAST: RefCell<Memo> = const {
+        RefCell::new(Memo {
+            slots: Vec::new(),
+            last: [0; LAST],
+        })
+    };
+}
+
+/// The entry of `site` in [`Memo::last`] (the address of a `static`; its low bits are alignment).
+#[inline(always)]
+fn last_of(site: &FastSite) -> usize {
+    (site.site >> 4) % LAST
 }
 
 /// The site's identity from its parts.
@@ -207,22 +227,46 @@ pub(crate) fn key_hash<F: FastKey>(
     if !F::ON || args.size() > MAX_EXACT_SIZE {
         return compute();
     }
-    let mut h = foldhash::fast::FixedState::with_seed(0x6275_636b_6574).build_hasher();
-    h.write_usize(site.site);
-    h.write_usize(site.shape);
-    h.write_u64(site.bucket);
-    args.hash_into(&mut h);
-    let hash = h.finish();
-    let slot = (hash >> 40) as usize % SLOTS;
     // `try_with` / `try_borrow`: during thread teardown, or re-entered (an argument's `Eq` calling a cached
     // function), the memo is skipped, never a panic.
+    //
+    // First the slot this site used last: a call repeating the previous one is found without hashing its
+    // arguments (the hash's dependent multiplies were a third of a memory hit). The slot still has to hold this
+    // site's entry and equal arguments.
     let found = FAST
-        .try_with(|m| match m.try_borrow().ok()?.get(slot) {
-            Some(Some(s)) if s.hash == hash && s.site == site => {
-                let kept = s.args.downcast_ref::<F::Owned>()?;
-                args.eq_kept(kept).then_some(s.key)
+        .try_with(|m| {
+            let m = m.try_borrow().ok()?;
+            let at = usize::from(m.last[last_of(&site)]).checked_sub(1)?;
+            match m.slots.get(at) {
+                Some(Some(s)) if s.site == site => {
+                    let kept = s.args.downcast_ref::<F::Owned>()?;
+                    args.eq_kept(kept).then_some(s.key)
+                }
+                _ => None,
             }
-            _ => None,
+        })
+        .ok()
+        .flatten();
+    if found.is_some() {
+        return found;
+    }
+    let mut h = foldhash::fast::FixedState::with_seed(0x6275_636b_6574).build_hasher();
+    args.hash_into(&mut h);
+    // The site's parts are mixed in after (cheaper than hashing them: the slot compares them anyway).
+    let hash = h.finish() ^ (site.site as u64 ^ site.bucket.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let slot = (hash >> 40) as usize % SLOTS;
+    let found = FAST
+        .try_with(|m| {
+            let mut m = m.try_borrow_mut().ok()?;
+            let key = match m.slots.get(slot) {
+                Some(Some(s)) if s.hash == hash && s.site == site => {
+                    let kept = s.args.downcast_ref::<F::Owned>()?;
+                    args.eq_kept(kept).then_some(s.key)?
+                }
+                _ => return None,
+            };
+            m.last[last_of(&site)] = slot as u16 + 1;
+            Some(key)
         })
         .ok()
         .flatten();
@@ -233,15 +277,16 @@ pub(crate) fn key_hash<F: FastKey>(
     let kept = Box::new(args.kept());
     let _ = FAST.try_with(|m| {
         if let Ok(mut m) = m.try_borrow_mut() {
-            if m.is_empty() {
-                m.resize_with(SLOTS, || None);
+            if m.slots.is_empty() {
+                m.slots.resize_with(SLOTS, || None);
             }
-            m[slot] = Some(Slot {
+            m.slots[slot] = Some(Slot {
                 site,
                 hash,
                 args: kept,
                 key,
             });
+            m.last[last_of(&site)] = slot as u16 + 1;
         }
     });
     Some(key)
