@@ -127,6 +127,7 @@ fn norm(p: Point, tag: &str, weights: &[u8]) -> i64 {
 fn an_exact_key_type_is_served_with_the_key_the_encoding_gives() {
     let _s = serial();
     USE_B.store(false, Ordering::SeqCst);
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let p = Point { x: 3, y: -4 };
     let before = runs();
     assert_eq!(norm(p.clone(), "ab", &[1, 2]), 23);
