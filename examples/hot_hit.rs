@@ -1,7 +1,8 @@
 //! A memory-tier hit in a loop, for profiling (`valgrind --tool=callgrind`): the function of `benches/compare.rs`.
 //!
-//! Run: `cargo run --release --example hot_hit -- 100000 [ours|cached]` (`cached`: the `cached` crate's `#[cached]`
-//! on the same function, the peer of `benches/compare.rs`). Under `valgrind --tool=callgrind`, instructions per hit
+//! Run: `cargo run --release --example hot_hit -- N [ours|cached|time|miss]`: N hits of ours or of the `cached`
+//! crate's `#[cached]` on the same function (the peer of `benches/compare.rs`), `time` the fastest of 51 rounds of
+//! N hits of each, `miss` N misses (each storing an entry). Under `valgrind --tool=callgrind`, instructions per hit
 //! = (total(2N) - total(N)) / N.
 
 use std::hint::black_box;
@@ -51,6 +52,14 @@ fn main() {
             "memory hit, fastest round: bucketcache {ours:.1} ns, cached {theirs:.1} ns, ratio {:.2}x",
             ours / theirs
         );
+        let _ = std::fs::remove_dir_all(MEM.path());
+        return;
+    }
+    if std::env::args().nth(2).as_deref() == Some("miss") {
+        // Misses (each stores a new entry): under callgrind, instructions per miss.
+        for i in 0..n {
+            black_box(f(1_000_000 + i, black_box("x".to_string())));
+        }
         let _ = std::fs::remove_dir_all(MEM.path());
         return;
     }
