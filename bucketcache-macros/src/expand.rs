@@ -13,10 +13,14 @@
 //         let __bucketcache_bucket = { static __BUCKETCACHE_SITE: SiteBucket<BincodeBackend> = ..;
 //                                      __BUCKETCACHE_SITE.default_dir() };   // or, with `bucket = EXPR`:
 //         // let __bucketcache_bucket_owner = &(EXPR); let __bucketcache_bucket = user_bucket(__bucketcache_bucket_owner);
-//         let __bucketcache_call = __private::Call::new(__bucketcache_bucket, __bucketcache_function, LIFETIME,
-//             &__private::CallKey { function, code: "<blake3 of the signature>:body:<blake3 of BODY>",
+//         static __BUCKETCACHE_STATS: FnStats = FnStats::new();
+//         let __bucketcache_key = __private::CallKey { function, code: "<blake3 of the signature>:body:<blake3 of BODY>",
 //                                   mode, shape: shape_of(..), types: &[],
-//                                   args: Args(Arg { value: key_arg(&a), next: End }) });
+//                                   args: Args(Arg { value: (&KeyWrap(&a)).__bucketcache_key(), next: End }) };
+//         // The key hash, found by the argument values when they are all `ExactKey` (`call/fast.rs`):
+//         let __bucketcache_call = __private::Call::new_fast(__bucketcache_bucket, __bucketcache_function, LIFETIME,
+//             &__bucketcache_key, &FastArg((&ExactWrap(&a)).__bucketcache_exact(), FastEnd), &__BUCKETCACHE_STATS,
+//             CODE);
 //         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, nocache_flag(refresh)) {
 //             Step::Hit(hit) => { log_hit(&__bucketcache_call.info(&hit, args_vec([..]))); hit.value }
 //             Step::Run(guard) => {
@@ -222,6 +226,14 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             hashed.push(quote_spanned!(span=> (&::bucketcache::__private::KeyWrap(#value)).__bucketcache_key()));
         }
     }
+    // The fast key (`call/fast.rs`): the same arguments, compared by value when each is an `ExactKey` (autoref
+    // specialization, never an error). Off when the key names types: the function's `static` would then be shared
+    // by its instances.
+    let fast = if types.is_empty() {
+        fast_key(m)
+    } else {
+        quote!(#p::FastOff)
+    };
     let mut arg_list = quote!(#p::End);
     for value in hashed.iter().rev() {
         let span = value.span();
@@ -379,15 +391,21 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                 types: &[#(#types),*],
                 args: #p::Args(#arg_list),
             };
-            let __bucketcache_call = #p::Call::new(
-                __bucketcache_bucket,
-                __bucketcache_function,
-                #lifetime,
-                &__bucketcache_key,
-            )#cross_process.observe({
-                static __BUCKETCACHE_STATS: #p::FnStats = #p::FnStats::new();
-                &__BUCKETCACHE_STATS
-            }, #code);
+            // The function's counters; their address also names the site for the fast key.
+            static __BUCKETCACHE_STATS: #p::FnStats = #p::FnStats::new();
+            let __bucketcache_call = {
+                #[allow(unused_imports)]
+                use #p::{ViaExact as _, ViaInexact as _};
+                #p::Call::new_fast(
+                    __bucketcache_bucket,
+                    __bucketcache_function,
+                    #lifetime,
+                    &__bucketcache_key,
+                    &#fast,
+                    &__BUCKETCACHE_STATS,
+                    #code,
+                )
+            }#cross_process;
             #decide
         }
     };
@@ -395,6 +413,38 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
     let attrs = &item.attrs;
     let vis = &item.vis;
     quote!(#(#attrs)* #vis #sig #body #fingerprint_fn)
+}
+
+/// The fast-key list of a function whose key names no type: each hashed argument through `ExactWrap` (a
+/// reference parameter `&T` as `T`, so `&str` and `&[T]` qualify), a top-level `HashSet` as `Inexact`.
+fn fast_key(m: &Model<'_>) -> TokenStream {
+    let p = quote!(::bucketcache::__private);
+    let mut items: Vec<TokenStream> = Vec::new();
+    if m.hashes_self() {
+        // Not reached today (a receiver names `Self` in the key); kept off for safety.
+        return quote!(#p::FastOff);
+    }
+    for c in &m.const_params {
+        items.push(quote_spanned!(c.span()=> (&::bucketcache::__private::ExactWrap(&#c)).__bucketcache_exact()));
+    }
+    for prm in &m.params {
+        if let (Role::Key, Some(name)) = (prm.role, prm.name) {
+            let ty = &prm.node.ty;
+            let span = name.span();
+            items.push(match (set_arg(ty), ty.as_ref()) {
+                (Some(_), _) => quote!(#p::Inexact),
+                (None, syn::Type::Reference(r)) if r.mutability.is_none() => {
+                    quote_spanned!(span=> (&::bucketcache::__private::ExactWrap(#name)).__bucketcache_exact())
+                }
+                _ => quote_spanned!(span=> (&::bucketcache::__private::ExactWrap(&#name)).__bucketcache_exact()),
+            });
+        }
+    }
+    let mut list = quote!(#p::FastEnd);
+    for item in items.iter().rev() {
+        list = quote!(#p::FastArg(#item, #list));
+    }
+    list
 }
 
 /// What [`fresh_decision`] (and `background::decision`) take from [`expand`].

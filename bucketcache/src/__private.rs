@@ -21,6 +21,7 @@ use serde::ser::{Serialize, SerializeSeq, SerializeTuple, Serializer};
 use tracing::{debug, warn};
 
 pub use crate::arg_value::ArgValue;
+pub use crate::call::fast::{Exact, ExactWrap, FastArg, FastEnd, FastKey, FastOff, Inexact, ViaExact, ViaInexact};
 pub use crate::call_info::{CachedCallInfo, CallArg};
 pub use crate::call_target::{AsTarget, CallTarget};
 pub use crate::default_bucket::{default_cache_dir, SharedBucket, SiteBucket};
@@ -672,6 +673,53 @@ impl<'b, T: CallTarget> Call<'b, T> {
         }
     }
 
+    /// [`Call::new`] that first looks the key hash up by the argument values themselves (`call/fast.rs`), when
+    /// `fast` is on: every hashed argument is an [`ExactKey`](crate::ExactKey) and the key names no type. `site` is
+    /// the function's counters (their address names the site), `shape` the stored type's shape function; `code`
+    /// the code version string. Already observed ([`Call::observe`]): the call is built in place, not moved
+    /// through a builder (a hit is short enough for that copy to count). With `debug` logging on for
+    /// `bucketcache`, the key is always encoded (its bytes are logged).
+    #[inline]
+    pub fn new_fast<A: Serialize, F: FastKey>(
+        bucket: Option<&'b T>,
+        function: &'static str,
+        lifetime: Option<Duration>,
+        key: &CallKey<'_, A>,
+        fast: &F,
+        stats: &'static FnStats,
+        code: &'static str,
+    ) -> Self {
+        let mut obs = crate::call::observe::Observe::default();
+        obs.counters = Some(stats.counters(function));
+        obs.code = Some(code);
+        if !F::ON
+            || (tracing::level_enabled!(tracing::Level::DEBUG)
+                && tracing::enabled!(target: "bucketcache", tracing::Level::DEBUG))
+        {
+            let mut call = Self::new(bucket, function, lifetime, key);
+            call.obs = obs;
+            return call;
+        }
+        let hash = bucket.and_then(|b| {
+            let at = crate::call::fast::site(stats, key.shape, b.bucket().instance());
+            crate::call::fast::key_hash(at, fast, || match b.key_hash(key) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    warn!(target: "bucketcache", function, error = %e, "cannot hash the arguments; the function runs uncached");
+                    None
+                }
+            })
+        });
+        Call {
+            bucket,
+            key: hash,
+            function,
+            lifetime,
+            cross_wait: Some(crate::DEFAULT_FLIGHT_WAIT_LIMIT),
+            obs,
+        }
+    }
+
     /// Sets the function's counters (the `static` its expansion defines) and its code version string (what
     /// entries record, and what miss reasons compare).
     #[must_use]
@@ -753,6 +801,24 @@ impl<'b, T: CallTarget> Call<'b, T> {
         }
     }
 
+    /// A hit from the memory tier's typed value (`CallTarget::memory_hit`), counted and logged as
+    /// [`Call::lookup`] does; `None` sends the call down the full path (`precheck`), which probes again: on a miss
+    /// that is one more memory-tier probe, a few dozen instructions beside the body and the store.
+    #[inline]
+    fn memory_hit<R, S: Shape<R>>(&self, nocache: bool) -> Option<Step<R>> {
+        let (Some(bucket), Some(key), false) = (self.bucket, self.key.as_ref(), nocache) else {
+            return None;
+        };
+        let hit = bucket.memory_hit::<S::Stored>(key)?;
+        // The event out of line, behind the one-load level check: inline, its captures kept the hit in memory
+        // and cost about 8 ns per hit with logging off (measured, `examples/hot_hit.rs`).
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            log_hit(self.function, key, hit.source);
+        }
+        self.obs.hit(bucket.bucket(), &hit);
+        Some(Step::Hit(hit.map(S::restore)))
+    }
+
     /// What can be decided before waiting: `Err(step)` when decided (no cache, `nocache`, a hit), else the bucket
     /// and key to join the flight of.
     fn precheck<R, S: Shape<R>>(&self, nocache: bool, reported: &mut bool) -> Result<(&'b T, KeyHash), Step<R>> {
@@ -797,6 +863,9 @@ impl<'b, T: CallTarget> Call<'b, T> {
 
     /// A hit, or the right to run the body. With `nocache`, always runs (no read, no waiting).
     pub fn begin<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
+        if let Some(hit) = self.memory_hit::<R, S>(nocache) {
+            return hit;
+        }
         let mut reported = false;
         let (bucket, key) = match self.precheck::<R, S>(nocache, &mut reported) {
             Ok(found) => found,
@@ -821,6 +890,9 @@ impl<'b, T: CallTarget> Call<'b, T> {
 
     /// [`Call::begin`] for `async fn`s: waiting for another caller's value does not block the thread.
     pub async fn begin_async<R, S: Shape<R>>(&self, _shape: S, nocache: bool) -> Step<R> {
+        if let Some(hit) = self.memory_hit::<R, S>(nocache) {
+            return hit;
+        }
         let mut reported = false;
         let (bucket, key) = match self.precheck::<R, S>(nocache, &mut reported) {
             Ok(found) => found,
@@ -944,6 +1016,13 @@ impl<'b, T: CallTarget> Call<'b, T> {
             cost: hit.cost,
         }
     }
+}
+
+/// The `debug` event of a memory hit ([`Call::memory_hit`]), out of the hot path.
+#[cold]
+#[inline(never)]
+fn log_hit(function: &'static str, key: &KeyHash, source: crate::HitSource) {
+    debug!(target: "bucketcache", function, hash = %key, source = ?source, "cache hit");
 }
 
 /// Returns `f`; fixes its output type, so `?` and `return` in an `async fn`'s body infer.

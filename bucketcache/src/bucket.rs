@@ -294,6 +294,13 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         (self.memory.len(), self.memory.weight())
     }
 
+    /// A number naming this bucket in this process, never reused by another bucket (the attribute's fast key,
+    /// `call/fast.rs`, keeps key hashes per bucket: another bucket may have another key maker).
+    #[inline]
+    pub(crate) fn instance(&self) -> u64 {
+        self.memory.id()
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
@@ -367,6 +374,33 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         self.lookup_within(key, 0)
+    }
+
+    /// The memory tier's typed value for `key`, when it holds one that has not expired; `None` for anything else
+    /// (absent, expired, known only as bytes or as another type), which [`Bucket::lookup`] then decides. The
+    /// attribute's first probe on a hit (`Call::begin`): the same check and the same value as `lookup`'s memory
+    /// branch, without its error and file paths.
+    #[inline]
+    pub(crate) fn memory_hit<V: Clone + 'static>(&self, key: &KeyHash) -> Option<Hit<V>> {
+        // Written in place (not returned through `with`'s `Option<R>`): the hit is a large value, and each
+        // `Option` layer it crossed was a copy, a measurable share of a memory hit.
+        let mut found = None;
+        self.memory.with(key, |entry| {
+            // The clock is read only for an entry that can expire (as in `lookup_within`).
+            if entry.expires_ms.is_some() && entry.is_expired_at(self.now_ms()) {
+                return;
+            }
+            if let Some(value) = entry.typed::<V>() {
+                found = Some(Hit {
+                    value,
+                    written: entry.written,
+                    expires: entry.expires,
+                    source: HitSource::Memory,
+                    cost: entry.cost,
+                });
+            }
+        });
+        found
     }
 
     /// [`Bucket::lookup`] that keeps serving (and keeps the file of) an entry expired less than `grace_ms` ago:

@@ -36,6 +36,16 @@ pub trait CallTarget {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static;
 
+    /// The memory tier's unexpired typed value for `key` ([`Bucket::memory_hit`]), or `None` to let
+    /// [`CallTarget::lookup`] decide. Targets whose reads see more than the bucket (pending writes) return `None`.
+    #[inline]
+    fn memory_hit<V>(&self, _key: &KeyHash) -> Option<Hit<V>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        None
+    }
+
     /// Takes the key's cross-process lock after a miss, or finds the value another process stored meanwhile.
     fn begin_cross_process_flight_after_miss<V>(&self, key: &KeyHash, wait_limit: Duration) -> CrossFlight<V>
     where
@@ -79,6 +89,14 @@ impl<B: Backend, K: KeyMaker> CallTarget for Bucket<B, K> {
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         Bucket::lookup(self, key)
+    }
+
+    #[inline]
+    fn memory_hit<V>(&self, key: &KeyHash) -> Option<Hit<V>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Bucket::memory_hit(self, key)
     }
 
     #[inline]

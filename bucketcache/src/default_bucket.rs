@@ -144,6 +144,18 @@ impl<B: Backend> CallTarget for SharedBucket<B> {
         self.bucket.lookup(key)
     }
 
+    /// Inside a [`deferred_calls`] scope the scope's pending values come first: no shortcut then.
+    #[inline]
+    fn memory_hit<V>(&self, key: &KeyHash) -> Option<Hit<V>>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if SCOPES.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        self.bucket.memory_hit(key)
+    }
+
     #[inline]
     fn begin_cross_process_flight_after_miss<V>(&self, key: &KeyHash, wait_limit: Duration) -> CrossFlight<V>
     where

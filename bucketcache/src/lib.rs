@@ -413,6 +413,7 @@ pub use deferred::{deferred_write, DeferredWriteBucket};
 pub use disable::{disable, disabled, enable, is_disabled, reread_env, DisabledGuard, BUCKETCACHE_DISABLE_VAR};
 pub use error::{BoxError, Error, Result};
 pub use freshness::Freshness;
+pub use key::exact::ExactKey;
 pub use key::{
     canonical_key_bytes, default_key_hash, DefaultKeyMaker, KeyHash, KeyMaker, StreamingDefaultKeyMaker,
     KEY_FORMAT_VERSION,
@@ -496,6 +497,17 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// the parameter's type) is hashed in a canonical order, so equal sets give one key whatever their iteration order.
 /// A set nested inside another type (a field, a `Vec<HashSet<T>>`, a type alias) is hashed in iteration order,
 /// which differs between equal sets: every call would miss. Use a `BTreeSet` there.
+///
+/// ## Repeated calls: found by value
+///
+/// When every key argument is an [`ExactKey`] type (the integers, `bool`, `char`, `String`, `&str`, `Duration`,
+/// and `Box`, `Vec`, `&[T]`, `Option`, arrays, tuples, `BTreeMap`, `BTreeSet` of them, or your type that opts in)
+/// and the key names no type (no type parameters, no receiver), a call repeating a recent one on the same thread
+/// finds its key by comparing the argument values, without encoding them (a per-thread memo of a few hundred
+/// argument lists of up to 256 bytes each, per site and bucket). The key, and so every entry, is the same as the
+/// encoding gives; expiry, `nocache`, removals and other writers are seen exactly as before. Other argument types
+/// (floats, `HashMap`, your types that do not opt in) are encoded on every call. Implement [`ExactKey`] for a type
+/// only when `a == b` implies that `a` and `b` serialize identically (see its contract).
 ///
 /// # Return values
 ///

@@ -163,6 +163,12 @@ impl MemoryTier {
         }
     }
 
+    /// The tier's process-unique number (never reused; also names its bucket: `Bucket::instance`).
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     fn stripe(&self, key: &KeyHash) -> &Mutex<u64> {
         &self.stripes[usize::from(key.0[1]) % STRIPES]
     }

@@ -5,6 +5,7 @@
 //! [`StreamingDefaultKeyMaker`] feeds it to the hasher as it is produced, in constant memory. Both give the same hash.
 
 mod encoder;
+pub(crate) mod exact;
 mod memo;
 pub(crate) mod shape;
 mod spill;
