@@ -402,6 +402,22 @@ fn a_missing_data_file_runs_uncached_and_logs_an_error() {
     assert_eq!(entries, 0, "nothing written");
 }
 
+#[cfg(unix)]
+#[test]
+fn a_data_file_replaced_by_a_fifo_runs_uncached_and_does_not_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("table.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success(), "mkfifo");
+    // Opening a FIFO for reading blocks until a writer comes: the child would hang (it did) instead of returning.
+    let (line, stderr) = run_child(&dir.path().join("bucket"), &fifo);
+    assert_eq!(
+        line, "runs 2 hits 0 code-changed 0 new 0 stores 0",
+        "both calls ran, nothing stored"
+    );
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+}
+
 // ---- async and generic functions ----
 
 #[bucket_cache(bucket = BUCKET, deps(v1::leaf, file = "tests/fixtures/deps/table.csv"))]

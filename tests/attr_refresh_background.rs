@@ -294,3 +294,78 @@ fn nocache_and_disable_run_the_body_on_the_caller() {
     assert_eq!(report(1, false), 2);
     wait_until("the refresh lands", || report(1, false) == 4);
 }
+
+// ---- the caller that started a refresh is a follower like any other ----
+
+static AGED_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[bucket_cache(bucket = BUCKET, lifetime = "1m", stale = "10m", refresh = "background", max_age = "max_age")]
+fn aged(x: u8, max_age: Option<Duration>) -> u64 {
+    let n = AGED_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    wait_at_gate();
+    n
+}
+
+#[test]
+fn the_thread_that_started_a_refresh_waits_for_it_rather_than_running_the_body_beside_it() {
+    let _s = serial();
+    assert_eq!(aged(1, None), 1);
+    CLOCK.advance(2 * MIN);
+    set_gate(true);
+    assert_eq!(aged(1, None), 1, "stale: served, and this thread started the refresh");
+    wait_until("the refresh starts", || AGED_RUNS.load(Ordering::SeqCst) == 2);
+    // This thread cannot be served the stale entry (older than 30 s): it waits for the refresh (bounded). Before,
+    // it counted as the flight's leader, ran the body beside the refresh, stored, and the refresh's older value
+    // overwrote it. The gate opens from another thread; the sleep only orders, the assertions hold either way.
+    let opener = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(100));
+        set_gate(false);
+    });
+    assert_eq!(aged(1, Some(Duration::from_secs(30))), 2, "the refresh's value");
+    opener.join().expect("opener");
+    wait_until("the refresh thread ends", || background_refreshes_running() == 0);
+    assert_eq!(
+        AGED_RUNS.load(Ordering::SeqCst),
+        2,
+        "the body ran once, for the refresh"
+    );
+    assert_eq!(aged(1, None), 2, "the entry is the refresh's");
+}
+
+// ---- disable() while a refresh runs ----
+
+static DIS_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[bucket_cache(bucket = BUCKET, lifetime = "1m", stale = "10m", refresh = "background")]
+fn disabled_midway(x: u8) -> u64 {
+    let n = DIS_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    wait_at_gate();
+    n
+}
+
+#[test]
+fn a_refresh_still_running_when_the_process_is_disabled_stores_nothing() {
+    let _s = serial();
+    assert_eq!(disabled_midway(1), 1);
+    CLOCK.advance(2 * MIN);
+    set_gate(true);
+    assert_eq!(disabled_midway(1), 1, "stale: served, refresh started");
+    wait_until("the refresh starts", || DIS_RUNS.load(Ordering::SeqCst) == 2);
+    bucketcache::disable();
+    set_gate(false);
+    let landed = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while background_refreshes_running() != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        background_refreshes_running() == 0
+    };
+    bucketcache::enable();
+    assert!(landed, "the refresh thread ends");
+    assert_eq!(
+        disabled_midway(1),
+        1,
+        "nothing was written after disable(): the entry is still the stale one"
+    );
+    wait_until("a new refresh lands", || disabled_midway(1) == 3);
+}

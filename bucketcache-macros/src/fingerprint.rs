@@ -432,8 +432,45 @@ pub fn attribute(args: TokenStream, item: TokenStream) -> syn::Result<TokenStrea
                  `static`; put it on the items this one is made of and name them in `deps(...)`",
         )),
     };
+    if let syn::Item::Fn(f) = &parsed {
+        if let Some(cached) = emits_its_own(f) {
+            return Err(syn::Error::new_spanned(cached, CACHED_HAS_ONE));
+        }
+    }
     let fp = fingerprint_fn(attrs, &vis, &name, &own, &args.deps);
     Ok(quote!(#item #fp))
+}
+
+/// The error for `#[bucketcache::fingerprint]` on a `#[bucket_cache]` function that has a fingerprint item.
+pub const CACHED_HAS_ONE: &str = "a #[bucket_cache] function has a fingerprint of its own (other items can name it in \
+     `deps`): remove #[bucketcache::fingerprint], and put its `deps(...)` in #[bucket_cache(...)]";
+
+/// The `#[bucket_cache]` attribute of `f` when that attribute emits a fingerprint item beside `f` (no receiver,
+/// no `Self` in the signature, no `fingerprint = false`): a second one from `#[bucketcache::fingerprint]` would
+/// not compile.
+fn emits_its_own(f: &syn::ItemFn) -> Option<&syn::Attribute> {
+    fn names_self(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "Self",
+            proc_macro2::TokenTree::Group(g) => names_self(g.stream()),
+            _ => false,
+        })
+    }
+    if f.sig.receiver().is_some() || names_self(f.sig.to_token_stream()) {
+        return None;
+    }
+    let cached = f
+        .attrs
+        .iter()
+        .find(|a| a.path().segments.last().is_some_and(|s| s.ident == "bucket_cache"))?;
+    let args: String = cached
+        .meta
+        .to_token_stream()
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    (!args.contains("fingerprint=false")).then_some(cached)
 }
 
 /// An item's header (its tokens before the first `{...}`, at most six), to point an error at it.
@@ -489,6 +526,46 @@ mod tests {
             }
         ));
         assert_ne!(s1, s2, "other attributes count");
+    }
+
+    #[test]
+    fn a_cached_function_is_not_fingerprinted_twice() {
+        let e = attribute(
+            TokenStream::new(),
+            quote!(
+                #[bucket_cache(bucket = B)]
+                fn f(x: u32) -> u32 {
+                    x
+                }
+            ),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("has a fingerprint of its own"), "{e}");
+        // A method, or `fingerprint = false`: no item of its own, so the attribute gives it one.
+        for item in [
+            quote!(
+                #[bucket_cache(bucket = B)]
+                fn f(&self, x: u32) -> u32 {
+                    x
+                }
+            ),
+            quote!(
+                #[bucket_cache(bucket = B)]
+                fn f(x: u32) -> Self {
+                    x
+                }
+            ),
+            quote!(
+                #[bucket_cache(bucket = B, fingerprint = false)]
+                fn f(x: u32) -> u32 {
+                    x
+                }
+            ),
+        ] {
+            assert!(attribute(TokenStream::new(), item).is_ok());
+        }
     }
 
     #[test]

@@ -356,6 +356,21 @@ fn check_shared(m: &Model<'_>, cx: &mut Ctxt) -> bool {
 /// `fingerprint` is `false` (no fingerprint item: a function in a trait impl) or `true` (the default), and a
 /// function whose signature names `Self` has none to switch on (it is fingerprinted through its `impl` block).
 fn check_fingerprint(m: &Model<'_>, cx: &mut Ctxt) {
+    // `#[bucketcache::fingerprint]` below `#[bucket_cache]` would emit a second hidden fingerprint item of the
+    // same name beside a function that has one (rustc's "defined multiple times"); above it, `fingerprint.rs`
+    // reports it. A method (no item of its own) or `fingerprint = false` keeps the combination.
+    let switched_off = matches!(
+        m.args.fingerprint.as_ref().map(|s| &s.value),
+        Some(syn::Lit::Bool(b)) if !b.value
+    );
+    if !m.names_self_type() && !switched_off {
+        for a in &m.item.attrs {
+            let segs: Vec<String> = a.path().segments.iter().map(|s| s.ident.to_string()).collect();
+            if segs == ["bucketcache", "fingerprint"] {
+                cx.spanned(a, crate::fingerprint::CACHED_HAS_ONE);
+            }
+        }
+    }
     let Some(s) = m.args.fingerprint.as_ref() else {
         return;
     };
@@ -666,6 +681,26 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in\n{all}");
         }
+    }
+
+    #[test]
+    fn a_fingerprint_attribute_on_a_cached_function_says_it_has_one() {
+        let f: syn::ItemFn = parse_quote!(
+            #[bucketcache::fingerprint(deps(helper))]
+            fn f(a: u32) -> u32 {
+                a
+            }
+        );
+        let e = errors(parse_quote!(), f.clone());
+        assert!(e.iter().any(|m| m.contains("has a fingerprint of its own")), "{e:?}");
+        assert!(errors(parse_quote!(fingerprint = false), f).is_empty());
+        let method: syn::ItemFn = parse_quote!(
+            #[bucketcache::fingerprint]
+            fn f(&self, a: u32) -> u32 {
+                a
+            }
+        );
+        assert!(errors(parse_quote!(ignore(self)), method).is_empty());
     }
 
     #[test]

@@ -975,6 +975,12 @@ impl<'b, T: CallTarget> Call<'b, T> {
         let (Some(bucket), Some(key)) = (self.bucket, self.key.as_ref()) else {
             return;
         };
+        // Disabled since the call began (`disable()` while the body ran, e.g. a background refresh): nothing is
+        // written from then on.
+        if crate::disable::is_disabled() {
+            debug!(target: "bucketcache", function = self.function, "caching disabled while the body ran: not stored");
+            return;
+        }
         let Some(stored) = S::stored(value) else {
             debug!(target: "bucketcache", function = self.function, "result not cached (Err or None)");
             return;

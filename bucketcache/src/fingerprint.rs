@@ -157,6 +157,10 @@ fn file_hash(file: &DepFile) -> Result<String, String> {
 
 /// blake3 of a file's bytes, read through a buffer (a large data file is not held in memory).
 fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
+    // Checked before opening too: opening a FIFO put in the file's place would block (under the files' lock).
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let mut f = std::fs::File::open(path)?;
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));

@@ -30,8 +30,9 @@ pub struct Flight {
     state: Mutex<FlightState>,
     landed: Condvar,
     /// The leader's thread: a call from that thread for the same key is re-entrant (the function calling itself,
-    /// e.g. a retry with an ignored counter) and must not wait for itself.
-    leader: std::thread::ThreadId,
+    /// e.g. a retry with an ignored counter) and must not wait for itself. `None` while the guard is on its way
+    /// to another thread ([`FlightGuard::hand_off`]).
+    leader: Mutex<Option<std::thread::ThreadId>>,
 }
 
 #[derive(Default)]
@@ -55,7 +56,9 @@ pub enum Join {
 pub fn join(bucket: usize, key: KeyHash, sync: bool) -> Join {
     let mut map = lock(&FLIGHTS);
     match map.entry((bucket, key)) {
-        std::collections::hash_map::Entry::Occupied(e) if sync && e.get().leader == std::thread::current().id() => {
+        std::collections::hash_map::Entry::Occupied(e)
+            if sync && *lock(&e.get().leader) == Some(std::thread::current().id()) =>
+        {
             Join::Reentrant
         }
         std::collections::hash_map::Entry::Occupied(e) => Join::Follower(Arc::clone(e.get())),
@@ -63,7 +66,7 @@ pub fn join(bucket: usize, key: KeyHash, sync: bool) -> Join {
             let flight = Arc::new(Flight {
                 state: Mutex::default(),
                 landed: Condvar::new(),
-                leader: std::thread::current().id(),
+                leader: Mutex::new(Some(std::thread::current().id())),
             });
             v.insert(Arc::clone(&flight));
             Join::Leader(FlightGuard {
@@ -79,6 +82,19 @@ pub fn join(bucket: usize, key: KeyHash, sync: bool) -> Join {
 pub struct FlightGuard {
     key: FlightKey,
     flight: Arc<Flight>,
+}
+
+impl FlightGuard {
+    /// The guard is about to move to another thread (a background refresh): this thread is no longer the leader,
+    /// so its later calls of the key are followers (served or waiting), never re-entrant runs beside the refresh.
+    pub(crate) fn hand_off(&self) {
+        *lock(&self.flight.leader) = None;
+    }
+
+    /// The guard has arrived on this thread: calls of the key from here are re-entrant.
+    pub(crate) fn adopt(&self) {
+        *lock(&self.flight.leader) = Some(std::thread::current().id());
+    }
 }
 
 impl Drop for FlightGuard {

@@ -741,7 +741,10 @@ pub use tier::{SharedStats, SharedTier, TierError};
 /// arguments), every parameter `Send + 'static` (a reference or an `Rc` is a compile error on that parameter; no
 /// `Clone` is needed: the caller returns the stale value and hands its arguments over), and a bucket that lives
 /// as long as the program (`bucket = STATIC`, `path = "..."` or the default; another `bucket = EXPR` is a compile
-/// error). A miss beyond the window, `nocache` and a disabled cache run the body on the caller, as always. A
+/// error). A miss beyond the window, `nocache` and a disabled cache run the body on the caller, as always; a
+/// refresh still running when the process is disabled ([`disable`]) stores nothing. The caller that started a
+/// refresh is then a follower like any other (a later call of the key that cannot be served the stale value, e.g.
+/// under `max_age`, waits for the refresh instead of running the body beside it). A
 /// refresh thread writes straight to the bucket, outside any [`deferred_calls`] scope of the caller's thread.
 ///
 /// ```

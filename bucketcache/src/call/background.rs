@@ -5,7 +5,9 @@
 //! - **One refresh per key**: the decision is [`Call::begin_fresh`]'s (the in-process flight joined without
 //!   waiting, then the key's cross-process lock tried without waiting); the caller that wins hands both guards to
 //!   the refresh thread, which drops them after storing. Callers arriving meanwhile get the entry's value (the
-//!   caller's own thread included: the flight still names it as the leader, so it is re-entrant and served).
+//!   caller's own thread included: the flight names the refresh thread as its leader, so the caller's thread is
+//!   a follower like any other, served while the entry is stale and waiting, bounded, when it must not be served,
+//!   e.g. `max_age`; it never runs the body beside the refresh, whose older value would then overwrite).
 //! - **A bounded number of threads**: at most [`MAX_BACKGROUND_REFRESHES`] refreshes run at once in a process
 //!   (one thread each, spawned per refresh, detached). When that many are running, a caller that would start
 //!   another serves the entry's value without refreshing it; the next caller after a refresh lands starts it.
@@ -108,7 +110,14 @@ impl<T: CallTarget> Call<'_, T> {
             FreshStep::Hit(hit) => BackgroundStep::Hit(hit),
             FreshStep::Run(guard) => BackgroundStep::Run(guard),
             FreshStep::Refresh(guard, hit) => match Slot::take() {
-                Some(slot) => BackgroundStep::Spawn(Refresh { guard, slot }, hit),
+                Some(slot) => {
+                    // The refresh thread leads from now on: a later call of this key on this thread must not run
+                    // the body beside it (re-entrant) and race its store (see `refresh_in_background`).
+                    if let Some(local) = &guard._local {
+                        local.hand_off();
+                    }
+                    BackgroundStep::Spawn(Refresh { guard, slot }, hit)
+                }
                 None => {
                     debug!(target: "bucketcache", function = self.function, limit = MAX_BACKGROUND_REFRESHES, "too many background refreshes running: serving the cached value without refreshing it");
                     drop(guard);
@@ -136,6 +145,9 @@ impl<T: CallTarget + Sync + 'static> Call<'static, T> {
         let run = move || {
             let call = self;
             let Refresh { guard, slot } = refresh;
+            if let Some(local) = &guard._local {
+                local.adopt();
+            }
             debug!(target: "bucketcache", function, hash = ?hash, "background refresh: running");
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&call)));
             // Stored (or not): release the key's other callers, then the place.
