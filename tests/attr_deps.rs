@@ -466,3 +466,53 @@ fn a_cached_associated_function_in_a_trait_impl_compiles_with_fingerprint_false_
     assert_eq!(Disk::load(14), 42);
     assert_eq!(LOADS.load(Ordering::SeqCst), 1, "the second call is a hit");
 }
+
+// ---- two same-named dependencies that swap their bodies ----
+
+mod swap_before {
+    pub mod x {
+        #[bucketcache::fingerprint]
+        pub fn rate() -> u32 {
+            1
+        }
+    }
+    pub mod y {
+        #[bucketcache::fingerprint]
+        pub fn rate() -> u32 {
+            100
+        }
+    }
+    #[bucketcache::fingerprint(deps(x::rate, y::rate))]
+    pub fn price() -> u32 {
+        x::rate() * 2 + y::rate()
+    }
+}
+
+mod swap_after {
+    pub mod x {
+        #[bucketcache::fingerprint]
+        pub fn rate() -> u32 {
+            100
+        }
+    }
+    pub mod y {
+        #[bucketcache::fingerprint]
+        pub fn rate() -> u32 {
+            1
+        }
+    }
+    #[bucketcache::fingerprint(deps(x::rate, y::rate))]
+    pub fn price() -> u32 {
+        x::rate() * 2 + y::rate()
+    }
+}
+
+#[test]
+fn two_same_named_dependencies_swapping_their_bodies_change_the_fingerprint() {
+    assert_ne!(swap_before::price(), swap_after::price(), "the behaviour changed");
+    assert_ne!(
+        fingerprint_digest(swap_before::__add_bucketcache_fingerprint_to_price),
+        fingerprint_digest(swap_after::__add_bucketcache_fingerprint_to_price),
+        "so must the fingerprint (the wiring joins the digest, not only the set of items)"
+    );
+}

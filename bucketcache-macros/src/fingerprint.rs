@@ -188,12 +188,14 @@ pub fn fingerprint_ident(ident: &Ident) -> Ident {
     Ident::new(&format!("{PREFIX}{name}"), ident.span())
 }
 
-/// The calls visiting each named dependency's fingerprint, with `walk` the visitor.
-fn visit_deps(deps: &Deps, walk: &Ident) -> TokenStream {
+/// The calls visiting each named dependency's fingerprint, with `walk` the visitor and `parent` the `static` node
+/// of the item naming them (each call preceded by the edge: the path as written).
+fn visit_deps(deps: &Deps, walk: &Ident, parent: &Ident) -> TokenStream {
     let calls = deps.items.iter().map(|path| {
         let callee = fingerprint_path(path);
         let span = path.segments.last().map_or_else(Span::call_site, |s| s.ident.span());
-        quote_spanned!(span=> #callee(#walk);)
+        let written = tokens::canonical(path.to_token_stream());
+        quote_spanned!(span=> #walk.via(&#parent, #written); #callee(#walk);)
     });
     quote!(#(#calls)*)
 }
@@ -227,7 +229,7 @@ pub fn fingerprint_fn(
     let walk = format_ident!("__bucketcache_walk");
     let label = name.to_string();
     let node = node(label.strip_prefix("r#").unwrap_or(&label), own, deps);
-    let visits = visit_deps(deps, &walk);
+    let visits = visit_deps(deps, &walk, &format_ident!("__BUCKETCACHE_NODE"));
     quote! {
         #(#cfgs)*
         #[doc(hidden)]
@@ -249,7 +251,7 @@ pub fn code_expr(function_name: &Ident, base: &str, deps: &Deps) -> TokenStream 
     let walk = format_ident!("__bucketcache_walk");
     let label = function_name.to_string();
     let root = node(label.strip_prefix("r#").unwrap_or(&label), "", deps);
-    let visits = visit_deps(deps, &walk);
+    let visits = visit_deps(deps, &walk, &format_ident!("__BUCKETCACHE_ROOT"));
     // The walk is a closure, not a nested `fn`: `deps(Self::helper)` in a method must see the method's `Self`.
     quote! {
         {

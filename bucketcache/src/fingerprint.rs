@@ -45,11 +45,27 @@ pub struct DepFile {
 pub struct FpWalk {
     seen: HashSet<usize>,
     nodes: Vec<&'static FpNode>,
+    /// The node whose dependency is being visited, and that dependency's path as written there.
+    via: Option<(&'static FpNode, &'static str)>,
+    /// Each dependency as written, with the nodes at both ends: the wiring, so two same-named items that swap
+    /// their bodies change the digest (the set of nodes alone would not).
+    edges: BTreeSet<String>,
 }
 
 impl FpWalk {
+    /// Notes that `parent` is about to visit the dependency it writes as `path` (the next [`enter`](Self::enter)).
+    pub fn via(&mut self, parent: &'static FpNode, path: &'static str) {
+        self.via = Some((parent, path));
+    }
+
     /// Admits `node`: `true` the first time (the caller then visits its dependencies), `false` after.
     pub fn enter(&mut self, node: &'static FpNode) -> bool {
+        if let Some((parent, path)) = self.via.take() {
+            self.edges.insert(format!(
+                "edge {} {} {path} {} {}",
+                parent.name, parent.own, node.name, node.own
+            ));
+        }
         let fresh = self.seen.insert(std::ptr::from_ref(node) as usize);
         if fresh {
             self.nodes.push(node);
@@ -58,7 +74,8 @@ impl FpWalk {
     }
 
     /// The digest of the nodes reached: 32 hex digits of a blake3 hash over their names, own fingerprints and
-    /// the contents of their files, sorted and deduplicated.
+    /// the contents of their files, then the edges (each dependency as written, with both ends), sorted and
+    /// deduplicated.
     ///
     /// # Errors
     /// A data file that cannot be read: a message naming it.
@@ -72,7 +89,7 @@ impl FpWalk {
             }
         }
         let mut h = blake3::Hasher::new_derive_key("bucketcache 2026-11 dependency fingerprints v1");
-        for part in &parts {
+        for part in parts.iter().chain(&self.edges) {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }

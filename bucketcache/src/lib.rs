@@ -828,7 +828,8 @@ pub use bucketcache_macros::bucket_cache;
 /// the content of the files named there, **transitively**: editing `leaf` changes the fingerprint of `helper`
 /// (`deps(leaf)`) and so the code version of every cached function naming `helper`. Cycles are fine (each item is
 /// counted once). An impl block's fingerprint is named after its self type (the last segment of its path, generic
-/// arguments dropped) and trait; two inherent blocks of one type in one module would share a name, so fingerprint
+/// arguments dropped) and trait; two blocks of one type in one module with the same name would clash (two inherent
+/// blocks, or `impl From<u8> for Cfg` and `impl From<u16> for Cfg`: rustc E0428), so fingerprint
 /// one of them, or their methods one by one (`#[bucketcache::fingerprint]` on a method in an inherent `impl` gives
 /// it the name `Type::method`). In a trait impl, put the attribute on the whole block: an extra item there does not
 /// compile.
