@@ -321,32 +321,18 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         || m.args.early_refresh.is_some()
         || m.args.max_age.is_some()
         || m.args.stale_if_error.is_some();
+    let parts = FreshParts {
+        ret: &ret,
+        ret_span,
+        nocache: &nocache,
+        on_hit: &on_hit,
+        store: &store,
+        failed: &failed,
+    };
     let decide = if checked.fresh.background {
-        crate::background::decision(
-            m,
-            checked,
-            &FreshParts {
-                ret: &ret,
-                ret_span,
-                nocache: &nocache,
-                on_hit: &on_hit,
-                store: &store,
-                failed: &failed,
-            },
-        )
+        crate::background::decision(m, checked, &parts)
     } else if fresh_used {
-        fresh_decision(
-            m,
-            checked,
-            &FreshParts {
-                ret: &ret,
-                ret_span,
-                nocache: &nocache,
-                on_hit: &on_hit,
-                store: &store,
-                failed: &failed,
-            },
-        )
+        fresh_decision(m, checked, &parts)
     } else {
         quote! {
             match #begin {
