@@ -94,3 +94,74 @@ fn a_failed_store_is_counted() {
     assert_eq!(s.bytes_written, 0);
     assert_eq!(FAILING.stats().calls.store_failures, 1);
 }
+
+static THREADS_DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().expect("tempdir"));
+static THREADS_BUCKET: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(THREADS_DIR.path()).expect("bucket"));
+
+/// Takes at least 2 ms, so each hit saves at least that.
+#[bucket_cache(bucket = THREADS_BUCKET)]
+fn threaded_square(n: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(2));
+    n * n
+}
+
+/// Memory hits on the fast path are counted per thread (`stats/cells.rs`): the counts must be exact while the
+/// threads still run (their cells are read live) and after they exit (their cells are folded into the totals),
+/// for the function and for the bucket, and time saved must add up too.
+#[test]
+fn memory_hits_of_many_threads_are_counted_exactly_while_they_run_and_after_they_exit() {
+    const THREADS: u64 = 4;
+    const HITS: u64 = 500;
+    // Keys 0..4 stored once, from this thread.
+    for k in 0..4 {
+        threaded_square(k);
+    }
+    let before = function_stats("threaded_square");
+    let bucket_before = THREADS_BUCKET.stats().calls;
+    let ran = std::sync::Barrier::new(THREADS as usize + 1);
+    let read = std::sync::Barrier::new(THREADS as usize + 1);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (ran, read) = (&ran, &read);
+            s.spawn(move || {
+                for i in 0..HITS {
+                    // Two keys alternating: both the site's last slot and the hashed slot of the memo are used.
+                    assert_eq!(threaded_square((t + i) % 2), ((t + i) % 2).pow(2));
+                }
+                ran.wait();
+                // The main thread reads the counts here, while this thread (and its cell) is alive.
+                read.wait();
+            });
+        }
+        ran.wait();
+        let live = function_stats("threaded_square");
+        let bucket_live = THREADS_BUCKET.stats().calls;
+        // Released before asserting: a failed assertion must not leave the threads waiting forever.
+        read.wait();
+        assert_eq!(
+            live.hits_memory - before.hits_memory,
+            THREADS * HITS,
+            "live cells are counted"
+        );
+        assert_eq!(
+            bucket_live.hits_memory - bucket_before.hits_memory,
+            THREADS * HITS,
+            "the bucket counts them too"
+        );
+    });
+    let after = function_stats("threaded_square");
+    assert_eq!(
+        after.hits_memory - before.hits_memory,
+        THREADS * HITS,
+        "exited threads' counts are kept"
+    );
+    assert_eq!(after.misses.total(), before.misses.total(), "no miss");
+    assert!(
+        after.time_saved - before.time_saved >= Duration::from_millis(2 * THREADS * HITS),
+        "each hit saved its entry's cost: {:?}",
+        after.time_saved - before.time_saved
+    );
+    let bucket_after = THREADS_BUCKET.stats().calls;
+    assert_eq!(bucket_after.hits_memory - bucket_before.hits_memory, THREADS * HITS);
+    assert!(bucket_after.time_saved - bucket_before.time_saved >= Duration::from_millis(2 * THREADS * HITS));
+}

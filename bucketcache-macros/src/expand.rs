@@ -352,6 +352,25 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         }
     };
 
+    // A memory hit found by the argument values alone (`__private::fast_hit`), before the key and the call are
+    // built; only for the plain decision without a callback (the others need the call's hit and dates).
+    let fast_hit = if !checked.fresh.background && !fresh_used && on_hit.is_none() {
+        quote_spanned! {ret_span=>
+            if let ::core::option::Option::Some(__bucketcache_value) = #p::fast_hit::<#ret, _, _, _>(
+                __bucketcache_bucket,
+                &__BUCKETCACHE_STATS,
+                #type_shape,
+                __bucketcache_shape,
+                &__bucketcache_fast,
+                #nocache,
+            ) {
+                __bucketcache_value
+            } else
+        }
+    } else {
+        quote!()
+    };
+
     // An `async fn`'s body is an `async` block: its marker's path ends in `{{closure}}::__bucketcache_marker`.
     let function_path = if is_async {
         quote!(async_function_path)
@@ -369,30 +388,33 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             #[allow(unused_imports)]
             use #p::{ViaSerialize as _, ViaNotSerialize as _, ViaSelfNotSerialize as _};
             #(#sets)*
-            let __bucketcache_key = #p::CallKey {
-                function: __bucketcache_function,
-                code: #code,
-                mode: #mode,
-                shape: #type_shape,
-                types: &[#(#types),*],
-                args: #p::Args(#arg_list),
-            };
             // The function's counters; their address also names the site for the fast key.
             static __BUCKETCACHE_STATS: #p::FnStats = #p::FnStats::new();
-            let __bucketcache_call = {
+            let __bucketcache_fast = {
                 #[allow(unused_imports)]
                 use #p::{ViaExact as _, ViaInexact as _};
-                #p::Call::new_fast(
+                #fast
+            };
+            #fast_hit {
+                let __bucketcache_key = #p::CallKey {
+                    function: __bucketcache_function,
+                    code: #code,
+                    mode: #mode,
+                    shape: #type_shape,
+                    types: &[#(#types),*],
+                    args: #p::Args(#arg_list),
+                };
+                let __bucketcache_call = #p::Call::new_fast(
                     __bucketcache_bucket,
                     __bucketcache_function,
                     #lifetime,
                     &__bucketcache_key,
-                    &#fast,
+                    &__bucketcache_fast,
                     &__BUCKETCACHE_STATS,
                     #code,
-                )
-            }#cross_process;
-            #decide
+                )#cross_process;
+                #decide
+            }
         }
     };
 

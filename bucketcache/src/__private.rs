@@ -646,6 +646,49 @@ pub struct RunGuard {
     _shared: Option<Box<crate::tier::lease::LeaseGuard>>,
 }
 
+/// A memory-tier hit found by the argument values alone, before any call is built: this thread's fast-key memo
+/// (`call/fast.rs`) gives the key hash, and the memory tier (its L0 first) the value, counted as
+/// [`Call::begin`] counts a memory hit. `None` (no bucket, `nocache`, the fast key off or not memoized yet, no
+/// typed value in memory, `debug` logging on for `bucketcache`, so the hit is logged) sends the call down the
+/// ordinary path, which decides everything again: this only skips work, it never decides differently. The
+/// expansion uses it for functions without freshness options or an `on_cached` callback.
+#[inline]
+pub fn fast_hit<R, S: Shape<R>, T: CallTarget, F: FastKey>(
+    bucket: Option<&T>,
+    stats: &'static FnStats,
+    stored_shape: ShapeFn,
+    _shape: S,
+    args: &F,
+    nocache: bool,
+) -> Option<R> {
+    if !F::ON || nocache {
+        return None;
+    }
+    let bucket = bucket?;
+    if tracing::level_enabled!(tracing::Level::DEBUG) && tracing::enabled!(target: "bucketcache", tracing::Level::DEBUG)
+    {
+        return None;
+    }
+    // Registered by the ordinary path that filled the memo (on this thread, so this load sees it).
+    let counters = stats.registered_counters()?;
+    let inner = bucket.bucket();
+    let site = crate::call::fast::site(stats, stored_shape, inner.instance());
+    let mut cost = None;
+    let hit = crate::call::fast::memoized_hit(site, args, |key| {
+        let (value, c) = bucket.memory_value::<S::Stored>(key)?;
+        cost = c;
+        Some((value, crate::stats::micros(c)))
+    })?;
+    if hit.counted {
+        // Counted in this thread's cell; the `metrics` facade (when on) still hears of it.
+        counters.hit_metrics(crate::HitSource::Memory, cost.map(|c| crate::stats::micros(Some(c))));
+    } else {
+        counters.hit(crate::HitSource::Memory, cost);
+        inner.counters.hit(crate::HitSource::Memory, cost);
+    }
+    Some(S::restore(hit.value))
+}
+
 impl<'b, T: CallTarget> Call<'b, T> {
     /// Hashes `key`. Without a bucket, or when the key cannot be hashed (logged at `warn`), the call runs
     /// uncached.
@@ -701,14 +744,20 @@ impl<'b, T: CallTarget> Call<'b, T> {
             return call;
         }
         let hash = bucket.and_then(|b| {
-            let at = crate::call::fast::site(stats, key.shape, b.bucket().instance());
-            crate::call::fast::key_hash(at, fast, || match b.key_hash(key) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    warn!(target: "bucketcache", function, error = %e, "cannot hash the arguments; the function runs uncached");
-                    None
-                }
-            })
+            let inner = b.bucket();
+            let at = crate::call::fast::site(stats, key.shape, inner.instance());
+            crate::call::fast::key_hash(
+                at,
+                fast,
+                || match b.key_hash(key) {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        warn!(target: "bucketcache", function, error = %e, "cannot hash the arguments; the function runs uncached");
+                        None
+                    }
+                },
+                || crate::stats::cells::cell_for(stats.counters(function), &inner.counters, inner.instance()),
+            )
         });
         Call {
             bucket,

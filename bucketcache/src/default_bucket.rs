@@ -156,6 +156,18 @@ impl<B: Backend> CallTarget for SharedBucket<B> {
         self.bucket.memory_hit(key)
     }
 
+    /// As [`CallTarget::memory_hit`]: nothing inside a [`deferred_calls`] scope.
+    #[inline]
+    fn memory_value<V>(&self, key: &KeyHash) -> Option<(V, Option<Duration>)>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if SCOPES.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        self.bucket.memory_value(key)
+    }
+
     #[inline]
     fn begin_cross_process_flight_after_miss<V>(&self, key: &KeyHash, wait_limit: Duration) -> CrossFlight<V>
     where

@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::bucket::HitSource;
@@ -20,6 +20,9 @@ use crate::bucket::HitSource;
 /// Feature `metrics`: the functions' counts, exported through the `metrics` facade.
 #[cfg(feature = "metrics")]
 mod metrics;
+
+/// Per-thread cells for the fast path's memory hits.
+pub(crate) mod cells;
 
 /// Why a cached function's call missed (each is logged at `debug` with the function and key, and counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,9 +93,21 @@ pub struct Counters {
     store_failures: AtomicU64,
     bytes_written: AtomicU64,
     saved_us: AtomicU64,
+    /// The per-thread cells counting this one's fast memory hits (`stats/cells.rs`); made at the first.
+    cells: OnceLock<Arc<cells::CellRegistry>>,
     /// Feature `metrics`: the function's handles (set at registration; buckets' counters have none).
     #[cfg(feature = "metrics")]
     sink: OnceLock<Box<metrics::FnMetrics>>,
+}
+
+/// A cost in whole microseconds (0 when unknown).
+#[inline]
+pub(crate) fn micros(cost: Option<Duration>) -> u64 {
+    cost.map_or(0, |c| {
+        c.as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(c.subsec_micros()))
+    })
 }
 
 fn source_index(source: HitSource) -> usize {
@@ -113,6 +128,7 @@ impl Counters {
             store_failures: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             saved_us: AtomicU64::new(0),
+            cells: OnceLock::new(),
             #[cfg(feature = "metrics")]
             sink: OnceLock::new(),
         }
@@ -122,25 +138,32 @@ impl Counters {
     #[inline]
     pub fn hit(&self, source: HitSource, cost: Option<Duration>) {
         self.hits[source_index(source)].fetch_add(1, Ordering::Relaxed);
-        if let Some(c) = cost {
-            let us = c
-                .as_secs()
-                .saturating_mul(1_000_000)
-                .saturating_add(u64::from(c.subsec_micros()));
-            // Adding zero changes nothing; a body under a microsecond (the common memoized case) skips the
-            // atomic add, which costs more than the rest of the counting on a memory hit.
-            if us > 0 {
-                self.saved_us.fetch_add(us, Ordering::Relaxed);
-            }
-            #[cfg(feature = "metrics")]
-            if let Some(m) = self.sink.get() {
-                m.saved(us);
-            }
+        let us = micros(cost);
+        // Adding zero changes nothing; a body under a microsecond (the common memoized case) skips the atomic
+        // add, which costs more than the rest of the counting on a memory hit.
+        if us > 0 {
+            self.saved_us.fetch_add(us, Ordering::Relaxed);
         }
+        self.hit_metrics(source, cost.map(|_| us));
+    }
+
+    /// Feature `metrics`: a hit, and the microseconds it saved when its cost is known.
+    #[inline]
+    pub(crate) fn hit_metrics(&self, source: HitSource, saved_us: Option<u64>) {
         #[cfg(feature = "metrics")]
         if let Some(m) = self.sink.get() {
+            if let Some(us) = saved_us {
+                m.saved(us);
+            }
             m.hit(source_index(source));
         }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (source, saved_us);
+    }
+
+    /// The registry of the per-thread cells counting for these counters.
+    pub(crate) fn cells(&self) -> Arc<cells::CellRegistry> {
+        Arc::clone(self.cells.get_or_init(Arc::default))
     }
 
     /// Counts a miss.
@@ -179,8 +202,10 @@ impl Counters {
     pub fn snapshot(&self) -> CacheStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let m = |r: MissReason| get(&self.misses[r.index()]);
+        // The fast path's memory hits, counted per thread (`stats/cells.rs`).
+        let (cell_hits, cell_saved_us) = self.cells.get().map_or((0, 0), |c| c.totals());
         CacheStats {
-            hits_memory: get(&self.hits[0]),
+            hits_memory: get(&self.hits[0]).wrapping_add(cell_hits),
             hits_disk: get(&self.hits[1]),
             hits_shared: get(&self.hits[2]),
             misses: MissCounts {
@@ -194,7 +219,7 @@ impl Counters {
             stores: get(&self.stores),
             store_failures: get(&self.store_failures),
             bytes_written: get(&self.bytes_written),
-            time_saved: Duration::from_micros(get(&self.saved_us)),
+            time_saved: Duration::from_micros(get(&self.saved_us).saturating_add(cell_saved_us)),
         }
     }
 }
@@ -411,6 +436,12 @@ impl FnStats {
             self.register(function);
         }
         &self.counters
+    }
+
+    /// The counters once registered ([`FnStats::counters`] has been called); `None` before.
+    #[inline]
+    pub(crate) fn registered_counters(&'static self) -> Option<&'static Counters> {
+        self.registered.load(Ordering::Relaxed).then_some(&self.counters)
     }
 
     #[cold]

@@ -27,9 +27,11 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use crate::key::exact::{FastArgKey, MAX_EXACT_SIZE};
 use crate::site::ShapeFn;
+use crate::stats::cells::HitCell;
 use crate::KeyHash;
 
 const SLOTS: usize = 256;
@@ -181,6 +183,8 @@ struct Slot {
     hash: u64,
     args: Box<dyn Any>,
     key: KeyHash,
+    /// This thread's hit cell for the site's function and bucket (`stats/cells.rs`), when one could be made.
+    cell: Option<Arc<HitCell>>,
 }
 
 /// How many sites remember the slot they used last.
@@ -217,30 +221,63 @@ pub(crate) fn site<S>(site: &'static S, shape: ShapeFn, bucket: u64) -> FastSite
     }
 }
 
-/// The key hash of `args` at `site`: from the memo, or `compute`d (and remembered when it is `Some`).
+/// A memory hit found through the memo: the value, and whether it was counted in the slot's cell.
+pub(crate) struct MemoHit<V> {
+    pub(crate) value: V,
+    pub(crate) counted: bool,
+}
+
+/// A fast hit (`__private::fast_hit`): when this thread's memo holds the key hash of `args` at `site`, `lookup`
+/// reads it (the memory tier), and a value found is counted in the slot's hit cell, without an atomic
+/// read-modify-write. `counted` is false when the slot has no live cell: the caller counts it then. Never
+/// computes a key.
 #[inline]
-pub(crate) fn key_hash<F: FastKey>(
+pub(crate) fn memoized_hit<F: FastKey, V>(
     site: FastSite,
     args: &F,
-    compute: impl FnOnce() -> Option<KeyHash>,
-) -> Option<KeyHash> {
+    lookup: impl FnOnce(&KeyHash) -> Option<(V, u64)>,
+) -> Option<MemoHit<V>> {
+    with_memoized(site, args, |slot| {
+        let (value, saved_us) = lookup(&slot.key)?;
+        let counted = match &slot.cell {
+            Some(cell) if !cell.is_retired() => {
+                cell.hit(saved_us);
+                true
+            }
+            _ => false,
+        };
+        Some(MemoHit { value, counted })
+    })
+    .0
+    .flatten()
+}
+
+/// Runs `f` on the slot holding `args` at `site`, while the memo is borrowed (shared: `f` may call cached
+/// functions; their memo updates are then skipped). Also says which slot the arguments' hash picked, when it
+/// was looked at (`None` when the site's last slot answered, or the memo was skipped): a miss is remembered there.
+#[inline(always)]
+fn with_memoized<F: FastKey, R>(
+    site: FastSite,
+    args: &F,
+    f: impl FnOnce(&Slot) -> R,
+) -> (Option<R>, Option<(u64, usize)>) {
     if !F::ON || args.size() > MAX_EXACT_SIZE {
-        return compute();
+        return (None, None);
     }
-    // `try_with` / `try_borrow`: during thread teardown, or re-entered (an argument's `Eq` calling a cached
-    // function), the memo is skipped, never a panic.
-    //
     // First the slot this site used last: a call repeating the previous one is found without hashing its
     // arguments (the hash's dependent multiplies were a third of a memory hit). The slot still has to hold this
-    // site's entry and equal arguments.
+    // site's entry and equal arguments. Inlined; the hashed probe is not.
+    //
+    // `try_with` / `try_borrow`: during thread teardown, or re-entered (an argument's `Eq` calling a cached
+    // function), the memo is skipped, never a panic.
+    let mut f = Some(f);
     let found = FAST
         .try_with(|m| {
             let m = m.try_borrow().ok()?;
             let at = usize::from(m.last[last_of(&site)]).checked_sub(1)?;
             match m.slots.get(at) {
-                Some(Some(s)) if s.site == site => {
-                    let kept = s.args.downcast_ref::<F::Owned>()?;
-                    args.eq_kept(kept).then_some(s.key)
+                Some(Some(s)) if s.site == site && args.eq_kept(s.args.downcast_ref::<F::Owned>()?) => {
+                    f.take().map(|f| f(s))
                 }
                 _ => None,
             }
@@ -248,8 +285,29 @@ pub(crate) fn key_hash<F: FastKey>(
         .ok()
         .flatten();
     if found.is_some() {
-        return found;
+        return (found, None);
     }
+    let (at, picked) = hashed_probe(site, args);
+    let Some(at) = at else {
+        return (None, Some(picked));
+    };
+    let found = FAST
+        .try_with(|m| {
+            let m = m.try_borrow().ok()?;
+            match m.slots.get(at) {
+                Some(Some(s)) => f.take().map(|f| f(s)),
+                None | Some(None) => None,
+            }
+        })
+        .ok()
+        .flatten();
+    (found, Some(picked))
+}
+
+/// [`with_memoized`]'s second look: the slot the arguments' hash picks, when it holds them (then it becomes the
+/// site's last slot); and that hash and slot.
+#[inline(never)]
+fn hashed_probe<F: FastKey>(site: FastSite, args: &F) -> (Option<usize>, (u64, usize)) {
     let mut h = foldhash::fast::FixedState::with_seed(0x6275_636b_6574).build_hasher();
     args.hash_into(&mut h);
     // The site's parts are mixed in after (cheaper than hashing them: the slot compares them anyway).
@@ -258,23 +316,38 @@ pub(crate) fn key_hash<F: FastKey>(
     let found = FAST
         .try_with(|m| {
             let mut m = m.try_borrow_mut().ok()?;
-            let key = match m.slots.get(slot) {
-                Some(Some(s)) if s.hash == hash && s.site == site => {
-                    let kept = s.args.downcast_ref::<F::Owned>()?;
-                    args.eq_kept(kept).then_some(s.key)?
-                }
+            match m.slots.get(slot) {
+                Some(Some(s))
+                    if s.hash == hash && s.site == site && args.eq_kept(s.args.downcast_ref::<F::Owned>()?) => {}
                 _ => return None,
-            };
+            }
             m.last[last_of(&site)] = slot as u16 + 1;
-            Some(key)
+            Some(slot)
         })
         .ok()
         .flatten();
+    (found, (hash, slot))
+}
+
+/// The key hash of `args` at `site`: from the memo, or `compute`d (and remembered when it is `Some`, with the
+/// hit cell `cell` makes).
+#[inline]
+pub(crate) fn key_hash<F: FastKey>(
+    site: FastSite,
+    args: &F,
+    compute: impl FnOnce() -> Option<KeyHash>,
+    cell: impl FnOnce() -> Option<Arc<HitCell>>,
+) -> Option<KeyHash> {
+    let (found, probed) = with_memoized(site, args, |s| s.key);
     if found.is_some() {
         return found;
     }
+    let Some((hash, slot)) = probed else {
+        return compute();
+    };
     let key = compute()?;
     let kept = Box::new(args.kept());
+    let cell = cell();
     let _ = FAST.try_with(|m| {
         if let Ok(mut m) = m.try_borrow_mut() {
             if m.slots.is_empty() {
@@ -285,6 +358,7 @@ pub(crate) fn key_hash<F: FastKey>(
                 hash,
                 args: kept,
                 key,
+                cell,
             });
             m.last[last_of(&site)] = slot as u16 + 1;
         }
@@ -315,26 +389,44 @@ mod tests {
             Some(KeyHash([k; 32]))
         };
         let a = site(&SITE_A, no_shape, 1);
-        assert_eq!(key_hash(a, &list(&1, "x"), || compute(1)), Some(KeyHash([1; 32])));
-        assert_eq!(key_hash(a, &list(&1, "x"), || compute(9)), Some(KeyHash([1; 32])));
+        assert_eq!(
+            key_hash(a, &list(&1, "x"), || compute(1), || None),
+            Some(KeyHash([1; 32]))
+        );
+        assert_eq!(
+            key_hash(a, &list(&1, "x"), || compute(9), || None),
+            Some(KeyHash([1; 32]))
+        );
         assert_eq!(computed.get(), 1, "the second call is served by the memo");
-        assert_eq!(key_hash(a, &list(&1, "y"), || compute(2)), Some(KeyHash([2; 32])));
-        assert_eq!(key_hash(a, &list(&2, "x"), || compute(3)), Some(KeyHash([3; 32])));
+        assert_eq!(
+            key_hash(a, &list(&1, "y"), || compute(2), || None),
+            Some(KeyHash([2; 32]))
+        );
+        assert_eq!(
+            key_hash(a, &list(&2, "x"), || compute(3), || None),
+            Some(KeyHash([3; 32]))
+        );
         // Another site or another bucket never shares a slot's answer.
         assert_eq!(
-            key_hash(site(&SITE_B, no_shape, 1), &list(&1, "x"), || compute(4)),
+            key_hash(site(&SITE_B, no_shape, 1), &list(&1, "x"), || compute(4), || None),
             Some(KeyHash([4; 32]))
         );
         assert_eq!(
-            key_hash(site(&SITE_A, no_shape, 2), &list(&1, "x"), || compute(5)),
+            key_hash(site(&SITE_A, no_shape, 2), &list(&1, "x"), || compute(5), || None),
             Some(KeyHash([5; 32]))
         );
         // Off: always computed.
-        assert_eq!(key_hash(a, &FastOff, || compute(6)), Some(KeyHash([6; 32])));
-        assert_eq!(key_hash(a, &FastOff, || compute(7)), Some(KeyHash([7; 32])));
+        assert_eq!(key_hash(a, &FastOff, || compute(6), || None), Some(KeyHash([6; 32])));
+        assert_eq!(key_hash(a, &FastOff, || compute(7), || None), Some(KeyHash([7; 32])));
         // Too big to keep: computed each time.
         let big = "z".repeat(MAX_EXACT_SIZE);
-        assert_eq!(key_hash(a, &list(&1, &big), || compute(8)), Some(KeyHash([8; 32])));
-        assert_eq!(key_hash(a, &list(&1, &big), || compute(10)), Some(KeyHash([10; 32])));
+        assert_eq!(
+            key_hash(a, &list(&1, &big), || compute(8), || None),
+            Some(KeyHash([8; 32]))
+        );
+        assert_eq!(
+            key_hash(a, &list(&1, &big), || compute(10), || None),
+            Some(KeyHash([10; 32]))
+        );
     }
 }
