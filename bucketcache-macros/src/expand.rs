@@ -14,13 +14,18 @@
 //                                      __BUCKETCACHE_SITE.default_dir() };   // or, with `bucket = EXPR`:
 //         // let __bucketcache_bucket_owner = &(EXPR); let __bucketcache_bucket = user_bucket(__bucketcache_bucket_owner);
 //         static __BUCKETCACHE_STATS: FnStats = FnStats::new();
+//         // The arguments as the fast key sees them (all `ExactKey`, or `Inexact`: `call/fast.rs`):
+//         let __bucketcache_fast = FastArg((&ExactWrap(&a)).__bucketcache_exact(), FastEnd);
+//         // A memory hit found by the values alone, before the rest (emitted only without freshness options or
+//         // `on_cached`: with this example's `on_cached` it is left out):
+//         if let Some(v) = __private::fast_hit::<Vec<u8>, _, _, _>(__bucketcache_bucket, &__BUCKETCACHE_STATS,
+//             shape_of(..), __bucketcache_shape, &__bucketcache_fast, nocache_flag(refresh)) { v } else {
 //         let __bucketcache_key = __private::CallKey { function, code: "<blake3 of the signature>:body:<blake3 of BODY>",
 //                                   mode, shape: shape_of(..), types: &[],
 //                                   args: Args(Arg { value: (&KeyWrap(&a)).__bucketcache_key(), next: End }) };
-//         // The key hash, found by the argument values when they are all `ExactKey` (`call/fast.rs`):
+//         // The key hash, found by the argument values when they are all `ExactKey`:
 //         let __bucketcache_call = __private::Call::new_fast(__bucketcache_bucket, __bucketcache_function, LIFETIME,
-//             &__bucketcache_key, &FastArg((&ExactWrap(&a)).__bucketcache_exact(), FastEnd), &__BUCKETCACHE_STATS,
-//             CODE);
+//             &__bucketcache_key, &__bucketcache_fast, &__BUCKETCACHE_STATS, CODE);
 //         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, nocache_flag(refresh)) {
 //             Step::Hit(hit) => { log_hit(&__bucketcache_call.info(&hit, args_vec([..]))); hit.value }
 //             Step::Run(guard) => {
@@ -29,6 +34,7 @@
 //                 drop(guard);
 //                 value
 //             }
+//         }
 //         }
 //     }
 

@@ -5,7 +5,9 @@
 //! One type counts ([`Counters`], relaxed atomics, after moka's `stats_counter.rs`): each `#[bucket_cache]`
 //! function's expansion defines a `static` of its own ([`FnStats`]), registered in a process-wide list at its
 //! first call, and each bucket holds one. A hit adds to two or three atomics of each; no lock is taken after the
-//! first call. A disabled call ([`crate::disable`]) counts nothing.
+//! first call. A memory hit of the attribute's fast path is counted instead in a per-thread cell registered with
+//! both (`stats/cells.rs`: no atomic read-modify-write; snapshots stay exact). A disabled call
+//! ([`crate::disable`]) counts nothing.
 //!
 //! With the feature `metrics`, each function's counts also go to the `metrics` facade (`stats/metrics.rs`; the
 //! metric names and labels are in the crate docs, "Statistics").
