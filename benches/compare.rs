@@ -272,8 +272,8 @@ fn main() {
         measure: "memory hit (#[cached] in memory)",
         ours: o,
         theirs: t,
-        target: "<= 2x",
-        limit: 2.0,
+        target: "<= 1x",
+        limit: 1.0,
     });
 
     let (o, t) = duel(
