@@ -81,6 +81,11 @@ pub(crate) trait Sink {
         self.put(&[tag]);
         self.put(&word);
     }
+
+    /// Says that about `len` bytes follow from a slice, copied as they are (the bulk path): a sink that would hash
+    /// them on a helper thread may rather hash them here.
+    #[inline]
+    fn bulk_hint(&mut self, _len: usize) {}
 }
 
 impl Sink for Vec<u8> {
@@ -102,7 +107,9 @@ pub(crate) struct HashSink {
     buf: Vec<u8>,
 }
 
-const HASH_SINK_BUF: usize = 16 * 1024;
+/// The buffer's size: blake3 is fed whole buffers only (multiples of its 1 KiB chunks, at aligned offsets), so it
+/// hashes them with its widest SIMD; a 16 KiB buffer flushed at odd lengths ran at 0.6x of one-shot blake3.
+const HASH_SINK_BUF: usize = 64 * 1024;
 
 impl HashSink {
     pub(crate) fn new(hasher: blake3::Hasher) -> Self {
@@ -116,25 +123,39 @@ impl HashSink {
         self.hasher.update(&self.buf);
         *self.hasher.finalize().as_bytes()
     }
+
+    /// The buffer is full: fill it to exactly [`HASH_SINK_BUF`], hash it, and hash the whole buffers' worth of the
+    /// rest in place.
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.buf.is_empty() && bytes.len() >= HASH_SINK_BUF {
+                let whole = bytes.len() - bytes.len() % HASH_SINK_BUF;
+                self.hasher.update(&bytes[..whole]);
+                bytes = &bytes[whole..];
+                continue;
+            }
+            let room = HASH_SINK_BUF - self.buf.len();
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            self.buf.extend_from_slice(now);
+            bytes = later;
+            if self.buf.len() == HASH_SINK_BUF {
+                self.hasher.update(&self.buf);
+                self.buf.clear();
+            }
+        }
+    }
 }
 
 impl Sink for HashSink {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        if self.buf.len() + bytes.len() <= HASH_SINK_BUF {
+        if self.buf.len() + bytes.len() < HASH_SINK_BUF {
             self.buf.extend_from_slice(bytes);
             return;
         }
-        if !self.buf.is_empty() {
-            self.hasher.update(&self.buf);
-            self.buf.clear();
-        }
-        if bytes.len() >= HASH_SINK_BUF {
-            // Large slices go straight to blake3, which hashes them with SIMD.
-            self.hasher.update(bytes);
-        } else {
-            self.buf.extend_from_slice(bytes);
-        }
+        self.put_slow(bytes);
     }
 }
 
@@ -242,6 +263,15 @@ impl<S: Sink> Encoder<S> {
         }
     }
 
+    /// Returns a run buffer taken by `collect_seq`, emptied (kept only while small).
+    fn put_back_run(&mut self, mut run: Vec<u8>) {
+        run.clear();
+        if run.capacity() <= RUN_BYTES {
+            self.run = run;
+            self.run_tag = 0;
+        }
+    }
+
     /// A sequence element: a primitive slice in bulk, anything else through [`Element`].
     #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
@@ -265,6 +295,7 @@ impl<S: Sink> runs::SliceVisitor for SeqWriter<'_, S> {
     #[inline]
     fn visit<P: Prim>(self, items: &[P]) {
         self.0.flush_run();
+        self.0.sink.bulk_hint(std::mem::size_of_val(items));
         self.0.tag(tag::SEQ);
         runs::write_slice(&mut self.0.sink, items);
         self.0.tag(tag::END);
@@ -531,59 +562,86 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         // Reserved on demand: a sequence without primitive elements never allocates here.
         let mut run = std::mem::take(&mut self.run);
         run.clear();
-        // The kind of the words in `run` and `stage` (0: none yet).
+        // The kind of the words in `run` and `stage` (0: none yet, width 0, so the first primitive starts a run).
         let mut kind = 0u8;
-        let mut width = 1usize;
+        let mut width = 0usize;
         const STAGE: usize = 64;
         const _: () = assert!(RUN_BYTES.is_multiple_of(STAGE) && STAGE.is_multiple_of(16));
-        // 16 bytes of slack: every word is stored as 16 bytes, of which `width` count.
-        let mut stage = [0u8; STAGE + 16];
+        let mut stage = [0u8; STAGE];
         let mut n = 0usize;
-        let mut result = Ok(());
-        for item in iter {
-            match item.serialize(Probe) {
-                Ok(w) => {
-                    if w.tag != kind || n + w.width > STAGE {
-                        // The stage is full (then `run` grows by exactly STAGE bytes, so it reaches RUN_BYTES
-                        // exactly), or the kind changes (then the run so far is written).
-                        run.extend_from_slice(&stage[..n]);
-                        n = 0;
-                        if w.tag != kind || run.len() >= RUN_BYTES {
-                            runs::write_chunk(&mut self.sink, kind, width, &run);
-                            run.clear();
-                            if run.capacity() < RUN_BYTES {
-                                run.reserve_exact(RUN_BYTES);
-                            }
-                            kind = w.tag;
-                            width = w.width;
-                        }
-                    }
-                    if let Some(slot) = stage.get_mut(n..n + 16) {
-                        slot.copy_from_slice(&w.bytes);
-                    }
-                    n += w.width;
+        let mut iter = iter.into_iter();
+        /// Why the inner loop stopped.
+        enum Stop<T> {
+            /// The stage has no room for another word of its kind.
+            Full,
+            /// A primitive of another kind (or the first one).
+            Kind(Word),
+            /// An element that is not a primitive.
+            Other(T),
+            /// The end of the sequence.
+            End,
+        }
+        loop {
+            // The hot loop: no calls, so the iterator and the stage index stay in registers. For a concrete element
+            // type the probe folds to a constant kind and width: a compare and one store of `width` bytes each.
+            let stop = loop {
+                if n + width > STAGE {
+                    break Stop::Full;
                 }
-                Err(NotPrim) => {
+                let Some(item) = iter.next() else {
+                    break Stop::End;
+                };
+                match item.serialize(Probe) {
+                    Ok(w) if w.tag == kind => {
+                        if let (Some(slot), Some(word)) = (stage.get_mut(n..n + w.width), w.bytes.get(..w.width)) {
+                            slot.copy_from_slice(word);
+                        }
+                        n += w.width;
+                    }
+                    Ok(w) => break Stop::Kind(w),
+                    Err(NotPrim) => break Stop::Other(item),
+                }
+            };
+            match stop {
+                Stop::Full => {
+                    // `run` grows by whole stages, so it reaches RUN_BYTES exactly.
+                    run.extend_from_slice(&stage[..n]);
+                    n = 0;
+                    if run.len() >= RUN_BYTES {
+                        runs::write_chunk(&mut self.sink, kind, width, &run);
+                        run.clear();
+                    }
+                }
+                Stop::Kind(w) => {
+                    run.extend_from_slice(&stage[..n]);
+                    runs::write_chunk(&mut self.sink, kind, width, &run);
+                    run.clear();
+                    if run.capacity() < RUN_BYTES {
+                        run.reserve_exact(RUN_BYTES);
+                    }
+                    kind = w.tag;
+                    width = w.width;
+                    stage[..w.width].copy_from_slice(&w.bytes[..w.width]);
+                    n = w.width;
+                }
+                Stop::Other(item) => {
                     run.extend_from_slice(&stage[..n]);
                     n = 0;
                     runs::write_chunk(&mut self.sink, kind, width, &run);
                     run.clear();
                     kind = 0;
-                    result = item.serialize(&mut *self);
-                    if result.is_err() {
-                        break;
+                    width = 0;
+                    if let Err(e) = item.serialize(&mut *self) {
+                        self.put_back_run(run);
+                        return Err(e);
                     }
                 }
+                Stop::End => break,
             }
         }
         run.extend_from_slice(&stage[..n]);
         runs::write_chunk(&mut self.sink, kind, width, &run);
-        run.clear();
-        if run.capacity() <= RUN_BYTES {
-            self.run = run;
-            self.run_tag = 0;
-        }
-        result?;
+        self.put_back_run(run);
         self.tag(tag::END);
         Ok(())
     }
@@ -785,8 +843,16 @@ mod tests {
 
     #[test]
     fn hash_sink_matches_one_shot_hash_across_buffer_boundaries() {
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
-        for split in [1usize, 100, HASH_SINK_BUF - 1, HASH_SINK_BUF, HASH_SINK_BUF + 1] {
+        let data: Vec<u8> = (0..400_000u32).map(|i| (i * 7) as u8).collect();
+        for split in [
+            1usize,
+            100,
+            4099,
+            HASH_SINK_BUF - 1,
+            HASH_SINK_BUF,
+            HASH_SINK_BUF + 1,
+            3 * HASH_SINK_BUF + 5,
+        ] {
             let mut s = HashSink::new(blake3::Hasher::new());
             for chunk in data.chunks(split) {
                 s.put(chunk);

@@ -202,7 +202,7 @@ impl KeyMaker for DefaultKeyMaker {
     }
 }
 
-/// A key maker that streams the canonical encoding into the hasher: constant memory (a 16 KiB buffer) whatever the
+/// A key maker that streams the canonical encoding into the hasher: constant memory (a 64 KiB buffer) whatever the
 /// key's size, and the same hash as [`DefaultKeyMaker`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StreamingDefaultKeyMaker;
