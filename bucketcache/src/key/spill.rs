@@ -2,6 +2,9 @@
 //! holding a big argument) they stream into the blake3 hasher in blocks of [`BLOCK`] bytes, and past [`WORKER_AFTER`]
 //! bytes a helper thread hashes each block while the encoder fills the next ([`BlockHasher`]), so a big argument
 //! costs about the slower of encoding and hashing, not their sum. The hash is blake3 of the same bytes either way.
+//! A big slice of primitives written in bulk (`runs.rs`) is only copied, not encoded element by element: then the
+//! blocks are hashed on the encoder's thread ([`Sink::bulk_hint`]), as handing each to a helper cost a wake-up per
+//! block and saved nothing.
 //!
 //! Memory: the buffer (`limit` bytes, then [`BLOCK`]) plus the blocks in flight to the helper (at most four): under
 //! 1 MiB whatever the key's size.
