@@ -65,6 +65,16 @@ fn set_arg(ty: &syn::Type) -> Option<bool> {
     }
 }
 
+/// Whether a parameter's type is a shared reference (`&T`, maybe parenthesized).
+fn shared_ref(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Reference(r) => r.mutability.is_none(),
+        syn::Type::Paren(p) => shared_ref(&p.elem),
+        syn::Type::Group(g) => shared_ref(&g.elem),
+        _ => false,
+    }
+}
+
 /// `tokens` with every span set to `span` (delimiters included).
 fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
@@ -227,6 +237,9 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
                     sets.push(quote_spanned!(span=> let #set_local = ::bucketcache::__private::set_key(&#name);));
                     quote_spanned!(span=> &#set_local)
                 }
+                // A shared reference is passed as it is (`&[u8]`, not `&&[u8]`): the key sees the referent's type,
+                // so the encoder's bulk path recognizes a `[P]` of primitives (the bytes are the same either way).
+                None if shared_ref(ty) => quote_spanned!(span=> #name),
                 None => quote_spanned!(span=> &#name),
             };
             hashed.push(quote_spanned!(span=> (&::bucketcache::__private::KeyWrap(#value)).__bucketcache_key()));

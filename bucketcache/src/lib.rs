@@ -75,7 +75,9 @@
 //! `[1, 2]` and `"[1, 2]"` are three keys, and so are `1u8` and `1u64` (integer width is part of the type). Map
 //! entries are hashed in a canonical order, so two equal `HashMap`s give one key. A `HashSet` serializes as a
 //! plain sequence in iteration order, which differs between equal sets: use a `BTreeSet` in keys. Field and
-//! variant names are part of the key, so renaming a field starts fresh entries.
+//! variant names are part of the key, so renaming a field starts fresh entries. Sequences of fixed-width primitives
+//! (`Vec<f64>`, `&[u8]`, `[u32; 4]`) are encoded as runs of their little-endian words (key format 2), so a big
+//! numeric argument costs about a hash of its bytes.
 //!
 //! # On-disk layout
 //!

@@ -1,22 +1,40 @@
 //! The canonical, type-tagged encoding of a key, as a serde `Serializer` writing into a [`Sink`].
 //!
-//! Rules (format version 1; changing any of them changes every key, so bump [`super::KEY_FORMAT_VERSION`]):
+//! Rules (format version 2; changing any of them changes every key, so bump [`super::KEY_FORMAT_VERSION`]):
 //! - every value starts with a one-byte tag naming its serde data-model type, so `1u8`, `1u64`, `"1"`, `(1,)` and
-//!   `[1]` all differ; integers are fixed-width little-endian; floats are their IEEE bits (all NaNs folded to one);
+//!   `[1]` all differ; integers are fixed-width little-endian; floats are their IEEE bits (all NaNs folded to one;
+//!   `-0.0` and `0.0` stay distinct); `bool` is one byte, 0 or 1; `char` its scalar value as `u32`;
 //! - strings and byte strings are length-prefixed (`u64` LE); type, field and variant names are length-prefixed too;
-//! - sequences and tuples are bracketed by a start tag and an end tag, so their length need not be known up front;
-//!   consecutive `u8` elements (a `Vec<u8>` or `[u8; N]`) are packed into chunks of up to [`RUN_CHUNK`] bytes, greedily,
-//!   so hashing a large byte vector costs one buffer copy per byte rather than a tagged write;
+//! - sequences and tuples (and tuple structs and variants) are bracketed by a start tag and an end tag, so their
+//!   length need not be known up front;
+//! - inside them, fixed-width primitive elements (`bool`, `i8`..`i128`, `u8`..`u128`, `f32`, `f64`, `char`) are
+//!   never written one tagged value each: consecutive elements of one kind form a run, written in chunks of
+//!   `[run tag of the kind] [count, u16 LE] [count words]` of at most [`RUN_BYTES`] payload bytes, greedily (full
+//!   chunks, then the rest; see `runs.rs`). A `Vec<f64>` of 64 MiB is 64 MiB of words plus 3 bytes per 4 KiB;
 //! - a map is hashed entry by entry (each entry's key and value into its own blake3 hash), and the sorted list of those
 //!   entry digests is written, so two equal `HashMap`s give one key whatever their iteration order.
 //!   A `HashSet` serializes as a sequence, which serde cannot tell apart from a `Vec`: use a `BTreeSet` in keys.
+//!
+//! Why the encoding is injective (different serde values give different bytes): it can be decoded. Each value
+//! starts with a tag that says how to read the rest (a fixed width, a length prefix, or nested values up to an end
+//! tag; map digests are a length-prefixed list of 32-byte digests). Inside a sequence the reader sees either the
+//! end tag, a run tag (then a count `c` ≥ 1 and `c` words of the kind the tag names: `c` elements), or the tag of
+//! one non-primitive element; a primitive element is never written any other way, so the decoded list of elements,
+//! with their kinds and words, is the sequence that was encoded. Runs of two kinds never merge (each chunk names
+//! its kind), and a run of one kind split in two chunks decodes to the same elements, which is why the chunking
+//! rule must be fixed for canonicality, not for injectivity. (Folded NaNs and maps, hashed by digest, are the
+//! deliberate exceptions: all NaNs are one key, and maps rely on blake3's collision resistance.)
+//!
+//! Why it is canonical (the same value always gives the same bytes): a run ends only at an element of another kind,
+//! a non-primitive element, the end of the sequence or a full chunk, whichever producer writes it (the element
+//! path, the staged `collect_seq` path, the bulk path for primitive slices); the tests compare them byte for byte.
 
 use serde::ser::{self, Serialize};
 
-/// Longest run of `u8` sequence elements written as one chunk.
-pub(crate) const RUN_CHUNK: usize = 4096;
+use super::runs::{self, NotPrim, Prim, Probe, Word, RUN_BYTES};
 
-mod tag {
+/// The one-byte tags. A run's tag is [`runs::run_tag`] of its elements' tag.
+pub(crate) mod tag {
     pub const UNIT: u8 = 0x01;
     pub const BOOL: u8 = 0x02;
     pub const I8: u8 = 0x03;
@@ -48,7 +66,6 @@ mod tag {
     pub const STRUCT: u8 = 0x1D;
     pub const STRUCT_VARIANT: u8 = 0x1E;
     pub const END: u8 = 0x1F;
-    pub const U8_RUN: u8 = 0x20;
     pub const SKIPPED_FIELD: u8 = 0x21;
 }
 
@@ -64,6 +81,11 @@ pub(crate) trait Sink {
         self.put(&[tag]);
         self.put(&word);
     }
+
+    /// Says that about `len` bytes follow from a slice, copied as they are (the bulk path): a sink that would hash
+    /// them on a helper thread may rather hash them here.
+    #[inline]
+    fn bulk_hint(&mut self, _len: usize) {}
 }
 
 impl Sink for Vec<u8> {
@@ -85,7 +107,9 @@ pub(crate) struct HashSink {
     buf: Vec<u8>,
 }
 
-const HASH_SINK_BUF: usize = 16 * 1024;
+/// The buffer's size: blake3 is fed whole buffers only (multiples of its 1 KiB chunks, at aligned offsets), so it
+/// hashes them with its widest SIMD; a 16 KiB buffer flushed at odd lengths ran at 0.6x of one-shot blake3.
+const HASH_SINK_BUF: usize = 64 * 1024;
 
 impl HashSink {
     pub(crate) fn new(hasher: blake3::Hasher) -> Self {
@@ -99,25 +123,39 @@ impl HashSink {
         self.hasher.update(&self.buf);
         *self.hasher.finalize().as_bytes()
     }
+
+    /// The buffer is full: fill it to exactly [`HASH_SINK_BUF`], hash it, and hash the whole buffers' worth of the
+    /// rest in place.
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.buf.is_empty() && bytes.len() >= HASH_SINK_BUF {
+                let whole = bytes.len() - bytes.len() % HASH_SINK_BUF;
+                self.hasher.update(&bytes[..whole]);
+                bytes = &bytes[whole..];
+                continue;
+            }
+            let room = HASH_SINK_BUF - self.buf.len();
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            self.buf.extend_from_slice(now);
+            bytes = later;
+            if self.buf.len() == HASH_SINK_BUF {
+                self.hasher.update(&self.buf);
+                self.buf.clear();
+            }
+        }
+    }
 }
 
 impl Sink for HashSink {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        if self.buf.len() + bytes.len() <= HASH_SINK_BUF {
+        if self.buf.len() + bytes.len() < HASH_SINK_BUF {
             self.buf.extend_from_slice(bytes);
             return;
         }
-        if !self.buf.is_empty() {
-            self.hasher.update(&self.buf);
-            self.buf.clear();
-        }
-        if bytes.len() >= HASH_SINK_BUF {
-            // Large slices go straight to blake3, which hashes them with SIMD.
-            self.hasher.update(bytes);
-        } else {
-            self.buf.extend_from_slice(bytes);
-        }
+        self.put_slow(bytes);
     }
 }
 
@@ -141,20 +179,38 @@ impl ser::Error for KeyEncodeError {
 
 type Res = Result<(), KeyEncodeError>;
 
-/// The canonical encoder. `run` holds pending `u8` sequence elements (at most one sequence level has a run pending
-/// at a time, because a non-`u8` element flushes the run before it is encoded).
+/// The canonical encoder. `run` holds the pending primitive elements of the innermost sequence (their words; all
+/// of kind `run_tag`, `run_width` bytes each): at most one sequence level has a run pending at a time, because any
+/// other element flushes the run before it is encoded.
 pub(crate) struct Encoder<S: Sink> {
     pub(crate) sink: S,
     run: Vec<u8>,
+    run_tag: u8,
+    run_width: usize,
 }
 
 impl<S: Sink> Encoder<S> {
     pub(crate) fn new(sink: S) -> Self {
-        Encoder { sink, run: Vec::new() }
+        Encoder {
+            sink,
+            run: Vec::new(),
+            run_tag: 0,
+            run_width: 1,
+        }
     }
 
     pub(crate) fn into_sink(self) -> S {
         self.sink
+    }
+
+    /// Encodes a whole value (the key, or a map entry's key or value): a slice or `Vec` of primitives in bulk,
+    /// anything else through its `Serialize`.
+    #[inline]
+    pub(crate) fn encode<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        if runs::bulk(value, SeqWriter(self)) {
+            return Ok(());
+        }
+        value.serialize(self)
     }
 
     #[inline]
@@ -182,31 +238,46 @@ impl<S: Sink> Encoder<S> {
 
     #[cold]
     fn write_pending_run(&mut self) {
-        write_run(&mut self.sink, &self.run);
+        runs::write_chunk(&mut self.sink, self.run_tag, self.run_width, &self.run);
         self.run.clear();
     }
 
+    /// A primitive sequence element: one store into the pending run (a new chunk when the kind changes or the
+    /// chunk is full).
     #[inline(always)]
-    fn push_run(&mut self, b: u8) {
-        // The buffer is reserved once at RUN_CHUNK and flushed when full, so the push never reallocates.
-        if self.run.len() == self.run.capacity() {
-            self.grow_or_flush_run();
+    fn push_word(&mut self, w: Word) {
+        if w.tag != self.run_tag || self.run.len() + w.width > RUN_BYTES {
+            self.run_boundary(w);
         }
-        self.run.push(b);
+        self.run.extend_from_slice(&w.bytes[..w.width]);
     }
 
     #[cold]
-    fn grow_or_flush_run(&mut self) {
-        if self.run.capacity() < RUN_CHUNK {
-            self.run.reserve_exact(RUN_CHUNK - self.run.len());
-        }
-        if self.run.len() >= RUN_CHUNK {
-            self.flush_run();
+    #[inline(never)]
+    fn run_boundary(&mut self, w: Word) {
+        self.flush_run();
+        self.run_tag = w.tag;
+        self.run_width = w.width;
+        if self.run.capacity() < RUN_BYTES {
+            self.run.reserve_exact(RUN_BYTES);
         }
     }
 
+    /// Returns a run buffer taken by `collect_seq`, emptied (kept only while small).
+    fn put_back_run(&mut self, mut run: Vec<u8>) {
+        run.clear();
+        if run.capacity() <= RUN_BYTES {
+            self.run = run;
+            self.run_tag = 0;
+        }
+    }
+
+    /// A sequence element: a primitive slice in bulk, anything else through [`Element`].
     #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        if runs::bulk(value, SeqWriter(self)) {
+            return Ok(());
+        }
         value.serialize(Element(self))
     }
 
@@ -214,6 +285,20 @@ impl<S: Sink> Encoder<S> {
         self.flush_run();
         self.tag(tag::END);
         Ok(())
+    }
+}
+
+/// Writes a primitive slice found by [`runs::bulk`] as a whole sequence: what `collect_seq` writes for it.
+struct SeqWriter<'a, S: Sink>(&'a mut Encoder<S>);
+
+impl<S: Sink> runs::SliceVisitor for SeqWriter<'_, S> {
+    #[inline]
+    fn visit<P: Prim>(self, items: &[P]) {
+        self.0.flush_run();
+        self.0.sink.bulk_hint(std::mem::size_of_val(items));
+        self.0.tag(tag::SEQ);
+        runs::write_slice(&mut self.0.sink, items);
+        self.0.tag(tag::END);
     }
 }
 
@@ -225,114 +310,12 @@ fn entry_encoder() -> Encoder<HashSink> {
 /// Hashes one map entry (key then value) into its own digest, with the same encoding rules.
 fn entry_digest<K: Serialize + ?Sized, V: Serialize + ?Sized>(key: &K, value: &V) -> Result<[u8; 32], KeyEncodeError> {
     let mut enc = entry_encoder();
-    key.serialize(&mut enc)?;
-    value.serialize(&mut enc)?;
+    enc.encode(key)?;
+    enc.encode(value)?;
     Ok(enc.into_sink().finalize())
 }
 
-/// Writes a run of `u8` elements (at most [`RUN_CHUNK`]) as one chunk; nothing for an empty run.
-fn write_run<S: Sink>(sink: &mut S, run: &[u8]) {
-    if run.is_empty() {
-        return;
-    }
-    let [lo, hi] = (run.len() as u16).to_le_bytes();
-    sink.put(&[tag::U8_RUN, lo, hi]);
-    sink.put(run);
-}
-
-/// Answers "is this value a `u8`?" without encoding anything.
-struct U8Probe;
-
-/// What [`U8Probe`] says of anything but a `u8`.
-#[derive(Debug)]
-struct NotU8;
-
-impl std::fmt::Display for NotU8 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not a u8")
-    }
-}
-
-impl std::error::Error for NotU8 {}
-
-impl ser::Error for NotU8 {
-    fn custom<T: std::fmt::Display>(_: T) -> Self {
-        NotU8
-    }
-}
-
-macro_rules! probe_rejects {
-    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(
-            #[inline]
-            fn $method(self, $(_: $arg),*) -> $ret {
-                Err(NotU8)
-            }
-        )*
-    };
-}
-
-impl ser::Serializer for U8Probe {
-    type Ok = u8;
-    type Error = NotU8;
-    type SerializeSeq = ser::Impossible<u8, NotU8>;
-    type SerializeTuple = ser::Impossible<u8, NotU8>;
-    type SerializeTupleStruct = ser::Impossible<u8, NotU8>;
-    type SerializeTupleVariant = ser::Impossible<u8, NotU8>;
-    type SerializeMap = ser::Impossible<u8, NotU8>;
-    type SerializeStruct = ser::Impossible<u8, NotU8>;
-    type SerializeStructVariant = ser::Impossible<u8, NotU8>;
-
-    #[inline]
-    fn serialize_u8(self, v: u8) -> Result<u8, NotU8> {
-        Ok(v)
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<u8, NotU8> {
-        Err(NotU8)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<u8, NotU8> {
-        Err(NotU8)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<u8, NotU8> {
-        Err(NotU8)
-    }
-    probe_rejects! {
-        serialize_bool(bool) -> Result<u8, NotU8>;
-        serialize_i8(i8) -> Result<u8, NotU8>;
-        serialize_i16(i16) -> Result<u8, NotU8>;
-        serialize_i32(i32) -> Result<u8, NotU8>;
-        serialize_i64(i64) -> Result<u8, NotU8>;
-        serialize_i128(i128) -> Result<u8, NotU8>;
-        serialize_u16(u16) -> Result<u8, NotU8>;
-        serialize_u32(u32) -> Result<u8, NotU8>;
-        serialize_u64(u64) -> Result<u8, NotU8>;
-        serialize_u128(u128) -> Result<u8, NotU8>;
-        serialize_f32(f32) -> Result<u8, NotU8>;
-        serialize_f64(f64) -> Result<u8, NotU8>;
-        serialize_char(char) -> Result<u8, NotU8>;
-        serialize_str(&str) -> Result<u8, NotU8>;
-        serialize_bytes(&[u8]) -> Result<u8, NotU8>;
-        serialize_none() -> Result<u8, NotU8>;
-        serialize_unit() -> Result<u8, NotU8>;
-        serialize_unit_struct(&'static str) -> Result<u8, NotU8>;
-        serialize_unit_variant(&'static str, u32, &'static str) -> Result<u8, NotU8>;
-        serialize_seq(Option<usize>) -> Result<Self::SerializeSeq, NotU8>;
-        serialize_tuple(usize) -> Result<Self::SerializeTuple, NotU8>;
-        serialize_tuple_struct(&'static str, usize) -> Result<Self::SerializeTupleStruct, NotU8>;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Result<Self::SerializeTupleVariant, NotU8>;
-        serialize_map(Option<usize>) -> Result<Self::SerializeMap, NotU8>;
-        serialize_struct(&'static str, usize) -> Result<Self::SerializeStruct, NotU8>;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Result<Self::SerializeStructVariant, NotU8>;
-    }
-}
-
-/// A sequence element: `u8` joins the pending run, anything else flushes it first.
+/// A sequence element: a primitive joins the pending run, anything else flushes it first.
 struct Element<'a, S: Sink>(&'a mut Encoder<S>);
 
 macro_rules! forward_flushing {
@@ -342,6 +325,18 @@ macro_rules! forward_flushing {
             fn $method(self, $($arg: $ty),*) -> $ret {
                 self.0.flush_run();
                 self.0.$method($($arg),*)
+            }
+        )*
+    };
+}
+
+macro_rules! element_runs {
+    ($($method:ident($t:ty);)*) => {
+        $(
+            #[inline(always)]
+            fn $method(self, v: $t) -> Res {
+                self.0.push_word(runs::word(v));
+                Ok(())
             }
         )*
     };
@@ -358,10 +353,21 @@ impl<'a, S: Sink> ser::Serializer for Element<'a, S> {
     type SerializeStruct = &'a mut Encoder<S>;
     type SerializeStructVariant = &'a mut Encoder<S>;
 
-    #[inline]
-    fn serialize_u8(self, v: u8) -> Res {
-        self.0.push_run(v);
-        Ok(())
+    element_runs! {
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
+        serialize_f32(f32);
+        serialize_f64(f64);
+        serialize_char(char);
     }
 
     fn collect_seq<I>(self, iter: I) -> Res
@@ -395,19 +401,6 @@ impl<'a, S: Sink> ser::Serializer for Element<'a, S> {
     }
 
     forward_flushing! {
-        serialize_bool(v: bool) -> Res;
-        serialize_i8(v: i8) -> Res;
-        serialize_i16(v: i16) -> Res;
-        serialize_i32(v: i32) -> Res;
-        serialize_i64(v: i64) -> Res;
-        serialize_i128(v: i128) -> Res;
-        serialize_u16(v: u16) -> Res;
-        serialize_u32(v: u32) -> Res;
-        serialize_u64(v: u64) -> Res;
-        serialize_u128(v: u128) -> Res;
-        serialize_f32(v: f32) -> Res;
-        serialize_f64(v: f64) -> Res;
-        serialize_char(v: char) -> Res;
         serialize_str(v: &str) -> Res;
         serialize_bytes(v: &[u8]) -> Res;
         serialize_none() -> Res;
@@ -518,7 +511,7 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Res {
         self.tag(tag::SOME);
-        value.serialize(self)
+        self.encode(value)
     }
     fn serialize_unit(self) -> Res {
         self.tag(tag::UNIT);
@@ -538,7 +531,7 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Res {
         self.tag(tag::NEWTYPE_STRUCT);
         self.name(name);
-        value.serialize(self)
+        self.encode(value)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -550,14 +543,15 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
         self.tag(tag::NEWTYPE_VARIANT);
         self.name(name);
         self.name(variant);
-        value.serialize(self)
+        self.encode(value)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self, KeyEncodeError> {
         self.tag(tag::SEQ);
         Ok(self)
     }
-    /// The fast path for sequences (`Vec`, slices, sets): the same bytes as `serialize_seq` + `serialize_element`,
-    /// but `u8` elements gather in a local buffer, so a byte vector costs a probe and a push per byte.
+    /// The fast path for sequences (`Vec`, slices, sets, iterators): the same bytes as `serialize_seq` +
+    /// `serialize_element`, but primitive elements are probed and stored into a small stack stage (indexed by a
+    /// local, kept in a register), moved to the run 64 bytes at a time: per element a probe, a compare and a store.
     fn collect_seq<I>(self, iter: I) -> Res
     where
         I: IntoIterator,
@@ -565,93 +559,89 @@ impl<'a, S: Sink> ser::Serializer for &'a mut Encoder<S> {
     {
         self.flush_run();
         self.tag(tag::SEQ);
-        // Reserved on demand: a sequence without `u8` elements never allocates here.
+        // Reserved on demand: a sequence without primitive elements never allocates here.
         let mut run = std::mem::take(&mut self.run);
-        // Bytes gather first in a small stack array indexed by a local (kept in a register), then move to `run`
-        // 64 at a time: a per-byte push into the Vec would make every byte wait on the stored length.
+        run.clear();
+        // The kind of the words in `run` and `stage` (0: none yet, width 0, so the first primitive starts a run).
+        let mut kind = 0u8;
+        let mut width = 0usize;
         const STAGE: usize = 64;
-        const _: () = assert!(RUN_CHUNK.is_multiple_of(STAGE));
+        const _: () = assert!(RUN_BYTES.is_multiple_of(STAGE) && STAGE.is_multiple_of(16));
         let mut stage = [0u8; STAGE];
         let mut n = 0usize;
-        let mut result = Ok(());
         let mut iter = iter.into_iter();
+        /// Why the inner loop stopped.
+        enum Stop<T> {
+            /// The stage has no room for another word of its kind.
+            Full,
+            /// A primitive of another kind (or the first one).
+            Kind(Word),
+            /// An element that is not a primitive.
+            Other(T),
+            /// The end of the sequence.
+            End,
+        }
         loop {
-            // Fill the stage (from `n`: a byte may already be there) while the elements are bytes; stop at the end or
-            // at the first other element.
-            let mut other = None;
-            let mut ended = false;
-            for slot in stage[n..].iter_mut() {
-                match iter.next() {
-                    Some(item) => match item.serialize(U8Probe) {
-                        Ok(b) => {
-                            *slot = b;
-                            n += 1;
+            // The hot loop: no calls, so the iterator and the stage index stay in registers. For a concrete element
+            // type the probe folds to a constant kind and width: a compare and one store of `width` bytes each.
+            let stop = loop {
+                if n + width > STAGE {
+                    break Stop::Full;
+                }
+                let Some(item) = iter.next() else {
+                    break Stop::End;
+                };
+                match item.serialize(Probe) {
+                    Ok(w) if w.tag == kind => {
+                        if let (Some(slot), Some(word)) = (stage.get_mut(n..n + w.width), w.bytes.get(..w.width)) {
+                            slot.copy_from_slice(word);
                         }
-                        Err(NotU8) => {
-                            other = Some(item);
-                            break;
-                        }
-                    },
-                    None => {
-                        ended = true;
-                        break;
+                        n += w.width;
+                    }
+                    Ok(w) => break Stop::Kind(w),
+                    Err(NotPrim) => break Stop::Other(item),
+                }
+            };
+            match stop {
+                Stop::Full => {
+                    // `run` grows by whole stages, so it reaches RUN_BYTES exactly.
+                    run.extend_from_slice(&stage[..n]);
+                    n = 0;
+                    if run.len() >= RUN_BYTES {
+                        runs::write_chunk(&mut self.sink, kind, width, &run);
+                        run.clear();
                     }
                 }
-            }
-            if n == STAGE {
-                // A full stage: `run` holds a multiple of STAGE bytes, so it reaches RUN_CHUNK exactly.
-                if run.capacity() < RUN_CHUNK {
-                    run.reserve_exact(RUN_CHUNK - run.len());
-                }
-                run.extend_from_slice(&stage);
-                n = 0;
-                if run.len() == RUN_CHUNK {
-                    write_run(&mut self.sink, &run);
+                Stop::Kind(w) => {
+                    run.extend_from_slice(&stage[..n]);
+                    runs::write_chunk(&mut self.sink, kind, width, &run);
                     run.clear();
+                    if run.capacity() < RUN_BYTES {
+                        run.reserve_exact(RUN_BYTES);
+                    }
+                    kind = w.tag;
+                    width = w.width;
+                    stage[..w.width].copy_from_slice(&w.bytes[..w.width]);
+                    n = w.width;
                 }
-            }
-            if let Some(item) = other {
-                run.extend_from_slice(&stage[..n]);
-                n = 0;
-                write_run(&mut self.sink, &run);
-                run.clear();
-                result = item.serialize(&mut *self);
-                if result.is_err() {
-                    break;
-                }
-                // A sequence of other elements (floats, integers, strings) mostly stays one: encode them straight
-                // on, back to staging at the next byte.
-                let mut back_to_bytes = false;
-                for item in iter.by_ref() {
-                    match item.serialize(U8Probe) {
-                        Ok(b) => {
-                            stage[0] = b;
-                            n = 1;
-                            back_to_bytes = true;
-                            break;
-                        }
-                        Err(NotU8) => {
-                            result = item.serialize(&mut *self);
-                            if result.is_err() {
-                                break;
-                            }
-                        }
+                Stop::Other(item) => {
+                    run.extend_from_slice(&stage[..n]);
+                    n = 0;
+                    runs::write_chunk(&mut self.sink, kind, width, &run);
+                    run.clear();
+                    kind = 0;
+                    width = 0;
+                    if let Err(e) = item.serialize(&mut *self) {
+                        self.put_back_run(run);
+                        return Err(e);
                     }
                 }
-                if !back_to_bytes {
-                    break;
-                }
-            } else if ended {
-                break;
+                Stop::End => break,
             }
         }
         run.extend_from_slice(&stage[..n]);
-        write_run(&mut self.sink, &run);
-        run.clear();
-        if run.capacity() <= RUN_CHUNK {
-            self.run = run;
-        }
-        result?;
+        runs::write_chunk(&mut self.sink, kind, width, &run);
+        self.put_back_run(run);
         self.tag(tag::END);
         Ok(())
     }
@@ -730,7 +720,7 @@ macro_rules! struct_like {
             type Error = KeyEncodeError;
             fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
                 self.name(key);
-                value.serialize(&mut **self)
+                (**self).encode(value)
             }
             fn skip_field(&mut self, key: &'static str) -> Res {
                 self.tag(tag::SKIPPED_FIELD);
@@ -761,7 +751,7 @@ impl<S: Sink> ser::SerializeMap for MapEncoder<'_, S> {
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
         let mut enc = Encoder::new(Vec::new());
-        key.serialize(&mut enc)?;
+        enc.encode(key)?;
         self.pending_key = Some(enc.into_sink());
         Ok(())
     }
@@ -773,7 +763,7 @@ impl<S: Sink> ser::SerializeMap for MapEncoder<'_, S> {
             .ok_or_else(|| KeyEncodeError("serialize_value called before serialize_key".into()))?;
         let mut enc = entry_encoder();
         enc.sink.put(&key);
-        value.serialize(&mut enc)?;
+        enc.encode(value)?;
         self.digests.push(enc.into_sink().finalize());
         Ok(())
     }
@@ -818,75 +808,6 @@ mod tests {
     }
 
     #[test]
-    fn u8_runs_are_chunked_and_split_around_other_elements() {
-        let v: Vec<u8> = (0..RUN_CHUNK as u32 + 10).map(|i| i as u8).collect();
-        let b = bytes(&v);
-        // SEQ, RUN(4096), RUN(10), END
-        assert_eq!(b.len(), 1 + (3 + RUN_CHUNK) + (3 + 10) + 1);
-        assert_eq!(b[0], tag::SEQ);
-        assert_eq!(b[1], tag::U8_RUN);
-        assert_eq!(*b.last().expect("non-empty"), tag::END);
-        // Nested: a sequence of byte vectors keeps the runs of each apart.
-        assert_ne!(bytes(&vec![vec![1u8], vec![2u8]]), bytes(&vec![vec![1u8, 2u8]]));
-    }
-
-    /// An element that is a byte or not, as its value says.
-    #[derive(Clone, Copy)]
-    enum Item {
-        Byte(u8),
-        Wide(u16),
-    }
-
-    impl Serialize for Item {
-        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            match *self {
-                Item::Byte(b) => s.serialize_u8(b),
-                Item::Wide(w) => s.serialize_u16(w),
-            }
-        }
-    }
-
-    /// The same elements through `serialize_seq` + `serialize_element` (the slow path).
-    struct ElementWise<'a>(&'a [Item]);
-
-    impl Serialize for ElementWise<'_> {
-        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use ser::SerializeSeq;
-            let mut seq = s.serialize_seq(None)?;
-            for item in self.0 {
-                seq.serialize_element(item)?;
-            }
-            seq.end()
-        }
-    }
-
-    #[test]
-    fn both_sequence_paths_give_the_same_bytes() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for len in [0usize, 1, 63, 64, 65, 127, 128, 4095, 4096, 4097, 9000] {
-            for wide_every in [0u64, 1, 7, 64, 500, 5000] {
-                let items: Vec<Item> = (0..len)
-                    .map(|i| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        if wide_every > 0 && x.is_multiple_of(wide_every) {
-                            Item::Wide(i as u16)
-                        } else {
-                            Item::Byte(x as u8)
-                        }
-                    })
-                    .collect();
-                assert_eq!(
-                    bytes(&items),
-                    bytes(&ElementWise(&items)),
-                    "len {len}, wide every {wide_every}"
-                );
-            }
-        }
-    }
-
-    #[test]
     fn maps_are_order_independent() {
         let mut a = std::collections::HashMap::new();
         let mut b = std::collections::HashMap::new();
@@ -905,12 +826,33 @@ mod tests {
     fn nan_is_canonical_and_signed_zero_is_not_folded() {
         assert_eq!(bytes(&f64::NAN), bytes(&-f64::NAN));
         assert_ne!(bytes(&0.0f64), bytes(&-0.0f64));
+        assert_eq!(bytes(&f32::NAN), bytes(&f32::from_bits(0x7fc0_0001)));
+        assert_ne!(bytes(&0.0f32), bytes(&-0.0f32));
+    }
+
+    #[test]
+    fn scalars_outside_sequences_keep_their_tags() {
+        assert_eq!(bytes(&7u8), [tag::U8, 7]);
+        assert_eq!(bytes(&true), [tag::BOOL, 1]);
+        assert_eq!(bytes(&'A'), [tag::CHAR, 0x41, 0, 0, 0]);
+        assert_eq!(bytes(&Some(1u16)), [tag::SOME, tag::U16, 1, 0]);
+        let mut f = vec![tag::F64];
+        f.extend_from_slice(&1.5f64.to_bits().to_le_bytes());
+        assert_eq!(bytes(&1.5f64), f);
     }
 
     #[test]
     fn hash_sink_matches_one_shot_hash_across_buffer_boundaries() {
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
-        for split in [1usize, 100, HASH_SINK_BUF - 1, HASH_SINK_BUF, HASH_SINK_BUF + 1] {
+        let data: Vec<u8> = (0..400_000u32).map(|i| (i * 7) as u8).collect();
+        for split in [
+            1usize,
+            100,
+            4099,
+            HASH_SINK_BUF - 1,
+            HASH_SINK_BUF,
+            HASH_SINK_BUF + 1,
+            3 * HASH_SINK_BUF + 5,
+        ] {
             let mut s = HashSink::new(blake3::Hasher::new());
             for chunk in data.chunks(split) {
                 s.put(chunk);

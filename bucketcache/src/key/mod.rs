@@ -7,6 +7,7 @@
 mod encoder;
 pub(crate) mod exact;
 mod memo;
+mod runs;
 pub(crate) mod shape;
 mod spill;
 
@@ -21,12 +22,14 @@ use encoder::{Encoder, HashSink};
 use spill::SpillSink;
 
 /// Version of the key encoding. Part of the hash's domain key: changing it changes every key.
-pub const KEY_FORMAT_VERSION: u32 = 1;
+///
+/// 2: runs of every fixed-width primitive in sequences (version 1 had runs of `u8` only); see `encoder.rs`.
+pub const KEY_FORMAT_VERSION: u32 = 2;
 
 static KEY_DOMAIN: LazyLock<[u8; 32]> =
-    LazyLock::new(|| blake3::derive_key("bucketcache 2026-11 key format v1", &KEY_FORMAT_VERSION.to_le_bytes()));
+    LazyLock::new(|| blake3::derive_key("bucketcache 2026-11 key format v2", &KEY_FORMAT_VERSION.to_le_bytes()));
 static MAP_ENTRY_DOMAIN: LazyLock<[u8; 32]> =
-    LazyLock::new(|| blake3::derive_key("bucketcache 2026-11 map entry v1", &KEY_FORMAT_VERSION.to_le_bytes()));
+    LazyLock::new(|| blake3::derive_key("bucketcache 2026-11 map entry v2", &KEY_FORMAT_VERSION.to_le_bytes()));
 
 pub(crate) fn map_entry_key() -> &'static [u8; 32] {
     &MAP_ENTRY_DOMAIN
@@ -155,7 +158,7 @@ fn with_scratch<R>(f: impl FnOnce(Vec<u8>) -> (Vec<u8>, R)) -> R {
 /// [`Error::Key`] when the key's `Serialize` implementation fails.
 pub fn canonical_key_bytes<T: Serialize + ?Sized>(key: &T) -> Result<Vec<u8>> {
     let mut enc = Encoder::new(Vec::new());
-    key.serialize(&mut enc).map_err(key_error)?;
+    enc.encode(key).map_err(key_error)?;
     Ok(enc.into_sink())
 }
 
@@ -183,7 +186,7 @@ impl KeyMaker for DefaultKeyMaker {
             // Past SCRATCH_KEEP bytes the encoding streams into the hasher: a large argument is hashed in constant
             // memory (the same hash: blake3 of the same bytes).
             let mut enc = Encoder::new(SpillSink::new(buf, SCRATCH_KEEP, key_hasher));
-            let r = key.serialize(&mut enc).map_err(key_error).and_then(|()| {
+            let r = enc.encode(key).map_err(key_error).and_then(|()| {
                 Ok(KeyHash(match enc.sink.spilled_hash() {
                     Some(h) => h.map_err(key_error)?,
                     None => memo::hash_memoized(&enc.sink.buf, hash_canonical),
@@ -201,7 +204,7 @@ impl KeyMaker for DefaultKeyMaker {
     }
 }
 
-/// A key maker that streams the canonical encoding into the hasher: constant memory (a 16 KiB buffer) whatever the
+/// A key maker that streams the canonical encoding into the hasher: constant memory (a 64 KiB buffer) whatever the
 /// key's size, and the same hash as [`DefaultKeyMaker`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StreamingDefaultKeyMaker;
@@ -216,7 +219,7 @@ impl StreamingDefaultKeyMaker {
 impl KeyMaker for StreamingDefaultKeyMaker {
     fn make_key<T: Serialize + ?Sized>(&self, key: &T) -> Result<KeyHash> {
         let mut enc = Encoder::new(HashSink::new(key_hasher()));
-        key.serialize(&mut enc).map_err(key_error)?;
+        enc.encode(key).map_err(key_error)?;
         Ok(KeyHash(enc.into_sink().finalize()))
     }
 }
@@ -265,5 +268,71 @@ mod tests {
                 "{len} bytes"
             );
         }
+    }
+
+    /// Both key makers, and the hash of the logged bytes, on one key.
+    fn agree<T: Serialize + ?Sized>(key: &T, what: &str) -> KeyHash {
+        let a = DefaultKeyMaker.make_key(key).expect("hash");
+        assert_eq!(a, StreamingDefaultKeyMaker.make_key(key).expect("hash"), "{what}");
+        let (c, bytes) = DefaultKeyMaker.make_key_with_bytes(key).expect("hash");
+        assert_eq!(a, c, "{what}");
+        assert_eq!(
+            KeyHash(hash_canonical(&bytes.expect("bytes"))),
+            a,
+            "{what}: the logged bytes hash to the key"
+        );
+        a
+    }
+
+    #[test]
+    fn both_key_makers_agree_on_runs() {
+        use std::collections::BTreeMap;
+        agree(&Vec::<f64>::new(), "empty");
+        agree(&(Vec::<u8>::new(), [0u32; 0]), "empties");
+        // Around the spill limit and the run chunk size, for each width.
+        for len in [
+            1usize, 255, 256, 257, 511, 512, 513, 4095, 4096, 4097, 8191, 8193, 9000, 70_000,
+        ] {
+            agree(&vec![1.5f64; len], &format!("f64 x {len}"));
+            agree(&vec![3u16; len], &format!("u16 x {len}"));
+            agree(&vec![-7i128; len / 8], &format!("i128 x {}", len / 8));
+            agree(&("s", vec![true; len], 'c'), &format!("bool x {len}"));
+            agree(&(0..len).map(|i| i as u8).collect::<Vec<u8>>(), &format!("u8 x {len}"));
+            // A slice, a Vec and a hand-written sequence of the same elements are one key.
+            let v: Vec<u32> = (0..len as u32).collect();
+            assert_eq!(agree(&v, "vec"), agree(&v[..], "slice"), "{len}");
+        }
+        // Mixed and nested sequences, sequences of options, NaN, signed zeros.
+        let mixed = (
+            vec![vec![1u8, 2], vec![], vec![3]],
+            vec![Some(1.0f64), None, Some(f64::NAN)],
+            [0.0f32, -0.0, f32::NAN],
+            vec!['a', 'b'],
+            BTreeMap::from([(1u8, vec![2i64; 5000])]),
+        );
+        agree(&mixed, "mixed");
+        assert_eq!(
+            agree(&vec![f64::NAN, 1.0], "nan"),
+            agree(&vec![-f64::NAN, 1.0], "nan"),
+            "all NaNs are one key"
+        );
+        assert_ne!(
+            agree(&vec![0.0f64; 10_000], "zero"),
+            agree(&vec![-0.0f64; 10_000], "negative zero"),
+            "-0.0 and 0.0 stay distinct"
+        );
+        assert_ne!(
+            agree(&vec![1u16, 2], "u16"),
+            agree(&vec![1u32, 2], "u32"),
+            "runs of two kinds differ"
+        );
+        assert_ne!(
+            agree(&vec![vec![1u8], vec![2u8]], "split"),
+            agree(&vec![vec![1u8, 2u8]], "joined"),
+            "nested runs stay apart"
+        );
+        // Big enough for the default key maker's helper thread (past 1 MiB).
+        let big: Vec<f64> = (0..300_000).map(|i| i as f64 * 0.25).collect();
+        agree(&(1u32, &big, "tail"), "big f64");
     }
 }

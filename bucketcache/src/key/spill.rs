@@ -2,6 +2,9 @@
 //! holding a big argument) they stream into the blake3 hasher in blocks of [`BLOCK`] bytes, and past [`WORKER_AFTER`]
 //! bytes a helper thread hashes each block while the encoder fills the next ([`BlockHasher`]), so a big argument
 //! costs about the slower of encoding and hashing, not their sum. The hash is blake3 of the same bytes either way.
+//! A big slice of primitives written in bulk (`runs.rs`) is only copied, not encoded element by element: then the
+//! blocks are hashed on the encoder's thread ([`Sink::bulk_hint`]), as handing each to a helper cost a wake-up per
+//! block and saved nothing.
 //!
 //! Memory: the buffer (`limit` bytes, then [`BLOCK`]) plus the blocks in flight to the helper (at most four): under
 //! 1 MiB whatever the key's size.
@@ -29,7 +32,13 @@ pub(crate) struct SpillSink {
     make_hasher: fn() -> blake3::Hasher,
     /// Boxed for the same reason: the sink stays a few words on the hit path.
     spilled: Option<Box<BlockHasher>>,
+    /// Set by a big bulk slice ([`Sink::bulk_hint`]): the encoder only copies, so the blocks are hashed on this
+    /// thread (a helper would cost a wake-up per block and save nothing).
+    this_thread: bool,
 }
+
+/// A bulk slice at least this big keeps the hashing on the encoder's thread.
+const THIS_THREAD_AFTER: usize = 64 * 1024;
 
 impl SpillSink {
     /// A sink over `buf` (emptied), spilling into a hasher from `make_hasher` past `limit` bytes.
@@ -40,6 +49,7 @@ impl SpillSink {
             limit,
             make_hasher,
             spilled: None,
+            this_thread: false,
         }
     }
 
@@ -59,7 +69,8 @@ impl SpillSink {
     #[inline(never)]
     fn put_slow(&mut self, mut bytes: &[u8]) {
         if self.spilled.is_none() {
-            self.spilled = Some(Box::new(BlockHasher::new((self.make_hasher)(), WORKER_AFTER)));
+            let after = if self.this_thread { u64::MAX } else { WORKER_AFTER };
+            self.spilled = Some(Box::new(BlockHasher::new((self.make_hasher)(), after)));
             self.limit = BLOCK;
             self.buf.reserve(BLOCK.saturating_sub(self.buf.len()));
         }
@@ -104,6 +115,16 @@ impl Sink for SpillSink {
         }
         self.put_slow(&[tag]);
         self.put(&word);
+    }
+
+    #[inline]
+    fn bulk_hint(&mut self, len: usize) {
+        if len >= THIS_THREAD_AFTER {
+            self.this_thread = true;
+            if let Some(h) = self.spilled.as_deref_mut() {
+                h.stay_on_this_thread();
+            }
+        }
     }
 }
 
