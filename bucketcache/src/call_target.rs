@@ -36,7 +36,7 @@ pub trait CallTarget {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static;
 
-    /// The memory tier's unexpired typed value for `key` ([`Bucket::memory_hit`]), or `None` to let
+    /// The memory tier's unexpired typed value for `key` (`Bucket::memory_hit`), or `None` to let
     /// [`CallTarget::lookup`] decide. Targets whose reads see more than the bucket (pending writes) return `None`.
     #[inline]
     fn memory_hit<V>(&self, _key: &KeyHash) -> Option<Hit<V>>
@@ -46,7 +46,7 @@ pub trait CallTarget {
         None
     }
 
-    /// [`CallTarget::memory_hit`]'s value and recorded cost alone ([`Bucket::memory_value`]), for a fast hit.
+    /// [`CallTarget::memory_hit`]'s value and recorded cost alone (`Bucket::memory_value`), for a fast hit.
     #[inline]
     fn memory_value<V>(&self, _key: &KeyHash) -> Option<(V, Option<Duration>)>
     where

@@ -37,7 +37,7 @@ use crate::KeyHash;
 const SLOTS: usize = 256;
 
 /// A hashed argument on its way into the fast key: `(&ExactWrap(&value)).__bucketcache_exact()` is
-/// [`Exact`] when its type is [`FastArgKey`] ([`ViaExact`]), [`Inexact`] otherwise ([`ViaInexact`]), which turns the
+/// [`Exact`] when its type is `FastArgKey` ([`ViaExact`]), [`Inexact`] otherwise ([`ViaInexact`]), which turns the
 /// fast path off for the function. Never an error: the encoding path checks the argument (`KeyWrap`).
 pub struct ExactWrap<'a, T: ?Sized>(pub &'a T);
 
