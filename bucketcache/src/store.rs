@@ -584,6 +584,7 @@ impl<R: Read> HashingReader<R> {
     /// hashes the block: once the helper runs, the block itself moves to it (no copy) and an emptied one comes
     /// back for the next read. Returns how many bytes were read (0 at the end).
     pub(crate) fn read_block(&mut self, max: usize, take: impl FnOnce(&[u8])) -> io::Result<usize> {
+        // A block back from the hasher keeps its length: only bytes never used before are zeroed.
         let mut block = std::mem::take(&mut self.spare);
         block.resize(max, 0);
         let mut filled = 0;
@@ -601,7 +602,7 @@ impl<R: Read> HashingReader<R> {
         block.truncate(filled);
         take(&block);
         self.count += filled as u64;
-        self.spare = self.hasher.update_owned(block);
+        self.spare = self.hasher.update_owned_keep(block);
         Ok(filled)
     }
 

@@ -187,7 +187,7 @@ mod tests {
         let plain = BincodeBackend::new();
         let fixint = BincodeBackend::with_config(BincodeConfig::new().fixed_int_encoding(true));
         // Lengths that take each prefix size (1 and 3 bytes with varints) and blocks that end mid-value.
-        for n in [0usize, 1, 250, 251, 70_000, 300_001] {
+        for n in [0usize, 1, 250, 251, 70_000, 700_001] {
             let floats: Vec<f64> = (0..n).map(|i| i as f64 * 0.5 - 3.25).collect();
             roundtrip(plain, floats.clone());
             roundtrip(fixint, floats);
