@@ -58,9 +58,9 @@ pub(crate) fn bincode_for<V: 'static, B: 'static>(backend: &B) -> Option<&Bincod
     any_of!(f64, f32, u8, i8, u16, i16, u32, i32, u64, i64).then_some(bincode)
 }
 
-/// Decodes a `V` for which [`bincode_for`] said yes, from the `len`-byte payload `src` reads, feeding every byte it reads to
-/// `src`'s hash. Returns the value or why the bytes are not one; it reads the whole payload when they are one (on an
-/// error the caller drains and hashes the rest), and fails only when `src` does.
+/// Decodes a `V` for which [`bincode_for`] said yes from the `len`-byte payload `src` reads, every byte read going
+/// to `src`'s hash. Returns the value or why the bytes are not one; it reads the whole payload when they are one
+/// (on an error the caller drains and hashes the rest), and fails only when `src` does.
 pub(crate) fn decode<V: 'static, R: Read>(
     backend: &BincodeBackend,
     src: &mut HashingReader<R>,
