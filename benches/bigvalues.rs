@@ -5,8 +5,12 @@
 //! argument of a `#[bucket_cache]` function, a hit, beside one-thread blake3 of the same bytes (and, for reference,
 //! two-thread blake3 of two 32 MiB subtrees, and the drop of a 64 MiB `Vec` that the owned-argument rows include).
 //!
-//! Each case runs in a child process of its own (this binary again): the time of one call (best of three for loads)
-//! and its peak memory, VmHWM after `/proc/self/clear_refs` reset it, minus the resident size just before the call.
+//! Each case runs in a child process of its own (this binary again): the time of one call and its peak memory, VmHWM
+//! after `/proc/self/clear_refs` reset it, minus the resident size just before the call. The store and load rows
+//! are measured over several rounds (`BIGVALUES_ROUNDS`, default 5), each round one fresh child per row, ours and
+//! joblib's alternating which goes first: a row prints its median round (wall and CPU, each its own median) and
+//! its largest peak; a ratio line prints the median of the per-round ratios, the ratio of each side's best round,
+//! and every round's ratio, so one noisy round cannot decide. Stores go to a fresh directory each round.
 //! Beside the wall time, the process's CPU time (all threads; Linux): on a busy machine the wall time measures the
 //! scheduler as much as the code, and the CPU ratio is the steadier one. A helper thread (the checksum or a big key
 //! hashed beside the encoding) lowers the wall time when a core is free and adds to the CPU time.
@@ -136,13 +140,9 @@ fn child(mode: &str, mib: usize, dir: &Path) {
             m
         }
         "floor-read" => {
-            let mut best = M::NONE;
-            for _ in 0..3 {
-                let (m, r) = measure(|| std::fs::read(dir.join("raw")));
-                assert_eq!(r.map(|d| d.len()).ok(), Some(bytes));
-                best = best.best(m);
-            }
-            best
+            let (m, r) = measure(|| std::fs::read(dir.join("raw")));
+            assert_eq!(r.map(|d| d.len()).ok(), Some(bytes));
+            m
         }
         "store" => {
             let bucket = big_bucket(dir);
@@ -153,15 +153,10 @@ fn child(mode: &str, mib: usize, dir: &Path) {
         }
         "load" => {
             let bucket = big_bucket(dir);
-            let mut best = M::NONE;
-            for _ in 0..3 {
-                bucket.unload_all();
-                let (m, r) = measure(|| bucket.get::<Vec<f64>>("big"));
-                let got = r.unwrap_or_else(|e| panic!("get: {e}")).map(|v| v.len());
-                assert_eq!(got, Some(bytes / 8), "the load missed");
-                best = best.best(m);
-            }
-            best
+            let (m, r) = measure(|| bucket.get::<Vec<f64>>("big"));
+            let got = r.unwrap_or_else(|e| panic!("get: {e}")).map(|v| v.len());
+            assert_eq!(got, Some(bytes / 8), "the load missed");
+            m
         }
         "blake3" => {
             let data = vec![7u8; bytes];
@@ -383,6 +378,57 @@ fn row(name: &str, mib: usize, r: &Result<M, String>) -> Option<(f64, f64)> {
     }
 }
 
+/// The median of `xs` (the mean of the middle two for an even count); `f64::MAX` for none.
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => f64::MAX,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
+/// One row measured over rounds: the median round (wall and CPU each their own median), the largest peak; the
+/// first failure when any round failed.
+fn summary(rounds: &[Result<M, String>]) -> Result<M, String> {
+    let ok: Vec<M> = rounds.iter().cloned().collect::<Result<_, _>>()?;
+    Ok(M {
+        secs: median(ok.iter().map(|m| m.secs).collect()),
+        cpu: median(ok.iter().map(|m| m.cpu).collect()),
+        peak: ok.iter().map(|m| m.peak).max().unwrap_or(0),
+    })
+}
+
+/// Prints how `ours` compares with `peer` over rounds (same length, round i of each run together): the median of
+/// the per-round ratios, the ratio of each side's best round, and every round's ratio; wall and CPU.
+fn ratio_rounds(name: &str, mib: usize, ours: &[Result<M, String>], peer: &[Result<M, String>], what: &str) {
+    let pairs: Vec<(M, M)> = ours
+        .iter()
+        .zip(peer)
+        .filter_map(|(o, p)| Some((*o.as_ref().ok()?, *p.as_ref().ok()?)))
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let wall: Vec<f64> = pairs.iter().map(|(o, p)| p.secs / o.secs).collect();
+    let cpu: Vec<f64> = pairs.iter().map(|(o, p)| p.cpu / o.cpu).collect();
+    let best = |f: fn(&M) -> f64| {
+        let o = pairs.iter().map(|(o, _)| f(o)).fold(f64::MAX, f64::min);
+        let p = pairs.iter().map(|(_, p)| f(p)).fold(f64::MAX, f64::min);
+        p / o
+    };
+    let each: Vec<String> = wall.iter().map(|r| format!("{r:.2}")).collect();
+    println!(
+        "{name:<34} {mib:>5} MiB {:>7.2}x {what}, median of {} rounds (CPU {:.2}x); best vs best {:.2}x (CPU {:.2}x); rounds {}",
+        median(wall.clone()),
+        pairs.len(),
+        median(cpu),
+        best(|m| m.secs),
+        best(|m| m.cpu),
+        each.join(" ")
+    );
+}
+
 /// Prints how `ours` compares with `peer`, wall and CPU.
 fn ratio(name: &str, mib: usize, ours: (f64, f64), peer: (f64, f64), what: &str) {
     println!(
@@ -411,28 +457,54 @@ fn main() {
         sizes.push(1024);
     }
     println!("big values: Vec<f64>, bincode, memory tier empty; peak = VmHWM beyond the resident size before the call");
+    let rounds: usize = std::env::var("BIGVALUES_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(5);
+    println!("store and load rows: median of {rounds} rounds, each a fresh child, ours and joblib's alternating first");
     for &mib in &sizes {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         if selected("store", mib) {
-            row("raw fs::write (floor)", mib, &run("floor-write", mib, dir.path()));
-            let ours = row("bucket.insert", mib, &run("store", mib, dir.path()));
-            let peer = row("joblib.Memory store", mib, &joblib("store", mib, dir.path()));
-            if let (Some(o), Some(p)) = (ours, peer) {
-                ratio("  store ratio", mib, o, p, "joblib");
+            let (mut floor, mut ours, mut peer) = (Vec::new(), Vec::new(), Vec::new());
+            for round in 0..rounds {
+                // A fresh directory each round (a store over an existing entry, or a joblib hit, is not a store).
+                let fresh = dir.path().join(format!("store-{round}"));
+                std::fs::create_dir_all(&fresh).unwrap_or_else(|e| panic!("mkdir: {e}"));
+                floor.push(run("floor-write", mib, &fresh));
+                if round % 2 == 0 {
+                    ours.push(run("store", mib, &fresh));
+                    peer.push(joblib("store", mib, &fresh));
+                } else {
+                    peer.push(joblib("store", mib, &fresh));
+                    ours.push(run("store", mib, &fresh));
+                }
+                let _ = std::fs::remove_dir_all(&fresh);
             }
+            row("raw fs::write (floor)", mib, &summary(&floor));
+            row("bucket.insert", mib, &summary(&ours));
+            row("joblib.Memory store", mib, &summary(&peer));
+            ratio_rounds("  store ratio", mib, &ours, &peer, "joblib");
         }
         if selected("load", mib) {
-            if !selected("store", mib) {
-                let _ = run("floor-write", mib, dir.path());
-                let _ = run("store", mib, dir.path());
-                let _ = joblib("store", mib, dir.path());
+            let _ = run("floor-write", mib, dir.path());
+            let _ = run("store", mib, dir.path());
+            let _ = joblib("store", mib, dir.path());
+            let (mut floor, mut ours, mut peer) = (Vec::new(), Vec::new(), Vec::new());
+            for round in 0..rounds {
+                floor.push(run("floor-read", mib, dir.path()));
+                if round % 2 == 0 {
+                    ours.push(run("load", mib, dir.path()));
+                    peer.push(joblib("load", mib, dir.path()));
+                } else {
+                    peer.push(joblib("load", mib, dir.path()));
+                    ours.push(run("load", mib, dir.path()));
+                }
             }
-            row("raw fs::read (floor)", mib, &run("floor-read", mib, dir.path()));
-            let ours = row("bucket.get (hit from disk)", mib, &run("load", mib, dir.path()));
-            let peer = row("joblib.Memory hit", mib, &joblib("load", mib, dir.path()));
-            if let (Some(o), Some(p)) = (ours, peer) {
-                ratio("  load ratio", mib, o, p, "joblib");
-            }
+            row("raw fs::read (floor)", mib, &summary(&floor));
+            row("bucket.get (hit from disk)", mib, &summary(&ours));
+            row("joblib.Memory hit", mib, &summary(&peer));
+            ratio_rounds("  load ratio", mib, &ours, &peer, "joblib");
         }
     }
     #[cfg(feature = "zstd")]

@@ -179,14 +179,93 @@ fn storing_and_loading_a_large_value_holds_no_second_copy() {
     let loaded = bucket.get::<Vec<f64>>("k").expect("get").expect("hit");
     let load_peak = ALLOC.peak_usage().saturating_sub(before);
     assert_eq!(loaded.len() * 8, value_bytes);
-    // The decoded `Vec` grows by doubling from serde's cautious first capacity, and this counting allocator
-    // reallocates by copying, so the last growth step counts the old half beside the new buffer (the system
-    // allocator moves pages instead: the bigvalues bench measures resident memory). What must never be held beside
-    // the value is the file's bytes or a clone: the old load path (file + value + clone) fails this bound.
+    // A flat vector is allocated once at its length and filled block by block: the value and a few blocks.
+    assert!(
+        load_peak <= value_bytes + 16 * MIB,
+        "a load of {value_bytes} bytes allocated {load_peak} bytes"
+    );
+
+    // Through serde (a type that is not a flat vector), the decoded `Vec` grows by doubling from serde's cautious
+    // first capacity, and this counting allocator reallocates by copying, so the last growth step counts the old
+    // half beside the new buffer (the system allocator moves pages instead: the bigvalues bench measures resident
+    // memory). What must never be held beside the value is the file's bytes or a clone: the old load path (file +
+    // value + clone) fails this bound.
+    let pairs: Vec<(f64, f64)> = loaded.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+    drop(loaded);
+    bucket.insert_typed(&key, &pairs, None, None).expect("insert");
+    drop(pairs);
+    bucket.unload_all();
+    let before = ALLOC.current_usage();
+    ALLOC.reset_peak_usage();
+    let loaded = bucket.get::<Vec<(f64, f64)>>("k").expect("get").expect("hit");
+    let load_peak = ALLOC.peak_usage().saturating_sub(before);
+    assert_eq!(loaded.len() * 16, value_bytes);
     assert!(
         load_peak <= 2 * value_bytes + 16 * MIB,
         "a load of {value_bytes} bytes allocated {load_peak} bytes"
     );
+}
+
+/// A `Vec` of fixed-width numbers stored by bincode is read in blocks straight into the vector (`backend/flat.rs`):
+/// the same values as serde gives, for each element type and both bincode configurations, and the same decode
+/// error when the entry holds another type.
+#[test]
+fn flat_vectors_round_trip_and_another_type_is_a_decode_error() {
+    let _s = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = Bucket::builder(dir.path().join("plain"))
+        .memory_max_bytes(0)
+        .build()
+        .expect("bucket");
+    let fixint = Bucket::builder(dir.path().join("fixint"))
+        .backend(bucketcache::BincodeBackend::with_config(
+            bucketcache::BincodeConfig::new().fixed_int_encoding(true),
+        ))
+        .memory_max_bytes(0)
+        .build()
+        .expect("bucket");
+    let n = 5 * MIB / 4 + 3; // past the helper's 4 MiB as f64, and an odd count
+    let floats: Vec<f64> = (0..n).map(|i| i as f64 * -0.75 + 1e-300).collect();
+    let singles: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
+    let bytes: Vec<u8> = (0..5 * MIB + 1).map(|i| (i * 31 + i / 977) as u8).collect();
+    let signed: Vec<i8> = bytes.iter().map(|&b| b as i8).collect();
+    let longs: Vec<i64> = (0..n as i64).map(|i| i * -0x0123_4567).collect();
+    let words: Vec<u16> = (0..n).map(|i| (i * 7) as u16).collect();
+    macro_rules! round_trip {
+        ($bucket:expr, $value:expr, $t:ty) => {
+            $bucket.insert("k", &$value).expect("insert");
+            let got = $bucket.get::<$t>("k").expect("get").expect("hit");
+            assert!(got == $value, "{}", stringify!($t));
+        };
+    }
+    round_trip!(plain, floats, Vec<f64>);
+    round_trip!(fixint, floats, Vec<f64>);
+    round_trip!(plain, singles, Vec<f32>);
+    round_trip!(plain, bytes, Vec<u8>);
+    round_trip!(plain, signed, Vec<i8>);
+    round_trip!(fixint, longs, Vec<i64>);
+    round_trip!(fixint, words, Vec<u16>);
+    // Varint integers go through serde.
+    round_trip!(plain, longs, Vec<i64>);
+
+    // Another flat type than the one stored: its declared length does not match the payload.
+    plain.insert("k", &floats).expect("insert");
+    let err = plain.get::<Vec<u8>>("k").expect_err("fewer bytes than the payload");
+    assert!(err.to_string().contains("trailing"), "{err}");
+    plain.insert("k", &bytes).expect("insert");
+    let err = plain.get::<Vec<f64>>("k").expect_err("more bytes than the payload");
+    assert!(matches!(err, bucketcache::Error::Decode { .. }), "{err}");
+    assert!(err.to_string().contains("ends before"), "{err}");
+    // And a damaged flat entry is still a miss, with the length prefix damaged too.
+    let path = plain.entry_path(&plain.key_hash("k").expect("hash"));
+    let good = std::fs::read(&path).expect("read");
+    let header_len = bucketcache::entry::verify(&good).expect("valid").1;
+    for at in [header_len, header_len + 1, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x01;
+        std::fs::write(&path, &bad).expect("write");
+        assert_eq!(plain.get::<Vec<u8>>("k").expect("a miss"), None, "flip at {at}");
+    }
 }
 
 /// Past 4 MiB of payload the checksum is computed on a helper thread while the value is encoded or decoded: a

@@ -40,9 +40,9 @@ impl Worker {
         let handle = std::thread::Builder::new()
             .name("bucketcache-hash".into())
             .spawn(move || {
-                for mut block in incoming {
+                for block in incoming {
                     h.update(&block);
-                    block.clear();
+                    // Returned with its length (the producer clears it, or refills it without zeroing it again).
                     // A full return queue (or a producer gone) just drops the buffer.
                     let _ = give_back.try_send(block);
                 }
@@ -84,7 +84,15 @@ impl BlockHasher {
 
     /// Hashes `block` (taken: the caller gets back an empty buffer to fill next, with some capacity when one came
     /// back from the helper).
-    pub(crate) fn update_owned(&mut self, mut block: Vec<u8>) -> Vec<u8> {
+    pub(crate) fn update_owned(&mut self, block: Vec<u8>) -> Vec<u8> {
+        let mut next = self.update_owned_keep(block);
+        next.clear();
+        next
+    }
+
+    /// [`BlockHasher::update_owned`], but the buffer given back keeps its length (its bytes are old data): a reader
+    /// that fills whole blocks reuses it without zeroing it first.
+    pub(crate) fn update_owned_keep(&mut self, block: Vec<u8>) -> Vec<u8> {
         if block.is_empty() {
             return block;
         }
@@ -100,7 +108,6 @@ impl BlockHasher {
         }
         if let Some(h) = self.hasher.as_mut() {
             h.update(&block);
-            block.clear();
             return block;
         }
         let Some(w) = self.worker.as_ref() else {
@@ -128,6 +135,7 @@ impl BlockHasher {
             .as_ref()
             .and_then(|w| w.empties.try_recv().ok())
             .unwrap_or_default();
+        block.clear();
         block.extend_from_slice(bytes);
         let _ = self.update_owned(block);
     }

@@ -531,7 +531,7 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// decoded while it is read through a buffer and hashed. The value is dropped, and the entry read as a miss,
     /// when the payload checksum or the length fails at the end: a corrupt entry never yields a value. `None` for a
     /// miss (corrupt or expired).
-    fn load_streamed<V: DeserializeOwned>(
+    fn load_streamed<V: DeserializeOwned + 'static>(
         &self,
         key: &KeyHash,
         path: &Path,
@@ -578,7 +578,17 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             None
         };
         let mut hashing = store::HashingReader::new(head_payload.chain((&mut *file).take(rest)));
-        let decoded = self.decode_reader::<V, _>(&mut hashing, raw_len, header.payload_len);
+        // A flat vector of numbers stored by bincode is read in blocks straight into the value (`backend/flat.rs`).
+        let flat = raw_len
+            .is_none()
+            .then(|| crate::backend::flat::bincode_for::<V, B>(&self.backend))
+            .flatten();
+        let decoded = match flat {
+            Some(bincode) => {
+                crate::backend::flat::decode::<V, _>(bincode, &mut hashing, header.payload_len).map(|d| (d, 0))
+            }
+            None => self.decode_reader::<V, _>(&mut hashing, raw_len, header.payload_len),
+        };
         let (decoded, unread) = match decoded {
             Ok(d) => d,
             Err(e) => (Err(e.into()), 0),

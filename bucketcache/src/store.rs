@@ -565,6 +565,8 @@ pub(crate) struct HashingReader<R> {
     count: u64,
     /// The first I/O error met (the decoder may hide it behind its own error).
     error: Option<io::ErrorKind>,
+    /// An emptied block for [`HashingReader::read_block`], back from the hasher.
+    spare: Vec<u8>,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -574,7 +576,34 @@ impl<R: Read> HashingReader<R> {
             hasher: BlockHasher::new(blake3::Hasher::new(), HASH_HELPER_AFTER),
             count: 0,
             error: None,
+            spare: Vec::new(),
         }
+    }
+
+    /// Reads up to `max` bytes (fewer only at the end of `inner`) into an owned block, shows them to `take`, then
+    /// hashes the block: once the helper runs, the block itself moves to it (no copy) and an emptied one comes
+    /// back for the next read. Returns how many bytes were read (0 at the end).
+    pub(crate) fn read_block(&mut self, max: usize, take: impl FnOnce(&[u8])) -> io::Result<usize> {
+        // A block back from the hasher keeps its length: only bytes never used before are zeroed.
+        let mut block = std::mem::take(&mut self.spare);
+        block.resize(max, 0);
+        let mut filled = 0;
+        while filled < max {
+            match self.inner.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error.get_or_insert(e.kind());
+                    return Err(e);
+                }
+            }
+        }
+        block.truncate(filled);
+        take(&block);
+        self.count += filled as u64;
+        self.spare = self.hasher.update_owned_keep(block);
+        Ok(filled)
     }
 
     /// Reads the rest of `inner` through the hash; returns how many bytes that was.

@@ -5,6 +5,7 @@
 
 mod bincode;
 mod bounded;
+pub(crate) mod flat;
 #[cfg(feature = "json")]
 mod json;
 #[cfg(feature = "msgpack")]
