@@ -13,20 +13,21 @@
 //         let __bucketcache_bucket = { static __BUCKETCACHE_SITE: SiteBucket<BincodeBackend> = ..;
 //                                      __BUCKETCACHE_SITE.default_dir() };   // or, with `bucket = EXPR`:
 //         // let __bucketcache_bucket_owner = &(EXPR); let __bucketcache_bucket = user_bucket(__bucketcache_bucket_owner);
+//         let __bucketcache_nocache: bool = __private::nocache_flag(refresh);   // read once
 //         static __BUCKETCACHE_STATS: FnStats = FnStats::new();
 //         // The arguments as the fast key sees them (all `ExactKey`, or `Inexact`: `call/fast.rs`):
 //         let __bucketcache_fast = FastArg((&ExactWrap(&a)).__bucketcache_exact(), FastEnd);
 //         // A memory hit found by the values alone, before the rest (emitted only without freshness options or
 //         // `on_cached`: with this example's `on_cached` it is left out):
 //         if let Some(v) = __private::fast_hit::<Vec<u8>, _, _, _>(__bucketcache_bucket, &__BUCKETCACHE_STATS,
-//             shape_of(..), __bucketcache_shape, &__bucketcache_fast, nocache_flag(refresh)) { v } else {
+//             shape_of(..), __bucketcache_shape, &__bucketcache_fast, __bucketcache_nocache) { v } else {
 //         let __bucketcache_key = __private::CallKey { function, code: "<blake3 of the signature>:body:<blake3 of BODY>",
 //                                   mode, shape: shape_of(..), types: &[],
 //                                   args: Args(Arg { value: (&KeyWrap(&a)).__bucketcache_key(), next: End }) };
 //         // The key hash, found by the argument values when they are all `ExactKey`:
 //         let __bucketcache_call = __private::Call::new_fast(__bucketcache_bucket, __bucketcache_function, LIFETIME,
 //             &__bucketcache_key, &__bucketcache_fast, &__BUCKETCACHE_STATS, CODE);
-//         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, nocache_flag(refresh)) {
+//         match __bucketcache_call.begin::<Vec<u8>, _>(__bucketcache_shape, __bucketcache_nocache) {
 //             Step::Hit(hit) => { log_hit(&__bucketcache_call.info(&hit, args_vec([..]))); hit.value }
 //             Step::Run(guard) => {
 //                 let value: Vec<u8> = (move || -> Vec<u8> BODY)();   // `async move BODY .await` for async fn
@@ -261,12 +262,15 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
         };
     }
 
-    let nocache = m
+    // The `nocache` flag, read once into a local (the fast hit and the decision both use it; `nocache_flag` takes
+    // its argument by value).
+    let nocache_flag = m
         .params
         .iter()
         .find(|prm| prm.role == Role::NoCache)
         .and_then(|prm| prm.name)
         .map_or_else(|| quote!(false), |n| quote_spanned!(n.span()=> #p::nocache_flag(#n)));
+    let nocache = quote!(__bucketcache_nocache);
 
     // The callback, on hits only.
     let on_hit = m.args.on_cached.as_ref().map(|cb| {
@@ -407,6 +411,7 @@ pub fn expand(m: &Model<'_>, checked: &Checked) -> TokenStream {
             #[allow(unused_imports)]
             use #p::{ViaSerialize as _, ViaNotSerialize as _, ViaSelfNotSerialize as _};
             #(#sets)*
+            let __bucketcache_nocache: bool = #nocache_flag;
             // The function's counters; their address also names the site for the fast key.
             static __BUCKETCACHE_STATS: #p::FnStats = #p::FnStats::new();
             let __bucketcache_fast = {

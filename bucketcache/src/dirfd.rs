@@ -57,11 +57,9 @@ impl std::fmt::Display for PathError {
     }
 }
 
-impl std::error::Error for PathError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+// No `source()`: the message already includes the OS error, and a chain printer (`{:#}`) would repeat it (the
+// eager message this replaced had no source either).
+impl std::error::Error for PathError {}
 
 /// `source` on `path`, of the same kind.
 #[cfg_attr(not(unix), allow(dead_code))]

@@ -133,7 +133,12 @@ fn read_vec<T: Elem, R: Read>(
     let Ok(count) = usize::try_from(count) else {
         return Ok(Err("a vector too long for this platform".into()));
     };
-    let mut out: Vec<T> = Vec::with_capacity(count);
+    // `try_reserve_exact`: a length over what this platform can allocate (a 32-bit target, a huge file) is a
+    // decode error, not a capacity-overflow panic or an abort.
+    let mut out: Vec<T> = Vec::new();
+    if out.try_reserve_exact(count).is_err() {
+        return Ok(Err("a vector too large to allocate here".into()));
+    }
     let block = BLOCK - BLOCK % T::SIZE;
     while out.len() < count {
         let n = src.read_block(block, |b| out.extend(b.chunks_exact(T::SIZE).map(T::from_le)))?;

@@ -78,6 +78,12 @@ impl CellRegistry {
             })
     }
 
+    /// How many cells are live (for tests: the registry must not grow with dropped buckets).
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).live.len()
+    }
+
     fn add(&self, cell: &Arc<HitCell>) {
         let mut cells = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         cells.live.push(Arc::clone(cell));
@@ -104,18 +110,26 @@ struct LocalCell {
     registries: [Weak<CellRegistry>; 2],
 }
 
+impl LocalCell {
+    /// Moves the cell's counts into every registry still alive and takes it out of them (its thread is exiting,
+    /// or its bucket was dropped); a hit the slot's memo still routes to it counts through [`Counters::hit`].
+    fn retire(&self) {
+        self.cell.retired.store(true, Ordering::Relaxed);
+        for registry in &self.registries {
+            if let Some(r) = registry.upgrade() {
+                r.retire(&self.cell);
+            }
+        }
+    }
+}
+
 /// This thread's cells. Dropped at thread exit: see the module docs.
 struct LocalCells(Vec<LocalCell>);
 
 impl Drop for LocalCells {
     fn drop(&mut self) {
         for local in &self.0 {
-            local.cell.retired.store(true, Ordering::Relaxed);
-            for registry in &local.registries {
-                if let Some(r) = registry.upgrade() {
-                    r.retire(&local.cell);
-                }
-            }
+            local.retire();
         }
     }
 }
@@ -139,9 +153,16 @@ pub(crate) fn cell_for(function: &'static Counters, bucket: &Counters, bucket_id
             {
                 return Some(Arc::clone(&l.cell));
             }
-            // Entries of dropped buckets go first (their registries are gone), so the list stays as long as this
-            // thread's live (function, bucket) pairs.
-            local.0.retain(|l| l.registries.iter().all(|r| r.strong_count() > 0));
+            // Entries of dropped buckets go first, retired (their counts stay with the function's registry, which
+            // forgets them): this list and every registry stay as long as this thread's live (function, bucket)
+            // pairs.
+            local.0.retain(|l| {
+                let alive = l.registries.iter().all(|r| r.strong_count() > 0);
+                if !alive {
+                    l.retire();
+                }
+                alive
+            });
             let cell = Arc::new(HitCell::default());
             let registries = [function.cells(), bucket.cells()];
             for r in &registries {
@@ -157,4 +178,38 @@ pub(crate) fn cell_for(function: &'static Counters, bucket: &Counters, bucket_id
         })
         .ok()
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static FUNCTION: Counters = Counters::new();
+
+    #[test]
+    fn cells_of_dropped_buckets_are_retired_and_their_counts_kept() {
+        let mut hits = 0;
+        for id in 0..50u64 {
+            let bucket = Counters::new();
+            let cell = cell_for(&FUNCTION, &bucket, 1_000 + id).expect("a cell");
+            cell.hit(3);
+            cell.hit(0);
+            hits += 2;
+            // The same pair gets the same cell.
+            let again = cell_for(&FUNCTION, &bucket, 1_000 + id).expect("a cell");
+            assert!(Arc::ptr_eq(&cell, &again));
+            assert_eq!(bucket.cells().totals(), (2, 3));
+            drop(bucket);
+        }
+        // One more pair, so the last dropped bucket's entry is swept too.
+        let bucket = Counters::new();
+        let _cell = cell_for(&FUNCTION, &bucket, 999).expect("a cell");
+        let registry = FUNCTION.cells();
+        assert_eq!(registry.live(), 1, "only the live pair's cell stays registered");
+        assert_eq!(
+            registry.totals(),
+            (hits, 3 * 50),
+            "the dropped buckets' counts are kept"
+        );
+    }
 }
