@@ -65,7 +65,8 @@ impl KeyHash {
             pair[0] = HEX[usize::from(b >> 4)];
             pair[1] = HEX[usize::from(b & 0xF)];
         }
-        out.iter().map(|&c| c as char).collect()
+        // ASCII digits: valid UTF-8, so this borrows and copies once (collecting `char`s encoded each one).
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Parses the 64-character hex form (either case); `None` for anything else.
