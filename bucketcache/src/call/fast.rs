@@ -133,41 +133,35 @@ impl<T: FastArgKey + ?Sized, N: FastKey> FastKey for FastArg<Exact<'_, T>, N> {
     }
 }
 
+/// The items of a fast key that is off: nothing is compared or kept.
+macro_rules! fast_key_off {
+    () => {
+        const ON: bool = false;
+        type Owned = ();
+        #[inline(always)]
+        fn size(&self) -> usize {
+            usize::MAX
+        }
+        #[inline(always)]
+        fn hash_into<H: Hasher>(&self, _: &mut H) {}
+        #[inline(always)]
+        fn eq_kept(&self, _: &()) -> bool {
+            false
+        }
+        #[inline(always)]
+        fn kept(&self) {}
+    };
+}
+
 impl<N> FastKey for FastArg<Inexact, N> {
-    const ON: bool = false;
-    type Owned = ();
-    #[inline(always)]
-    fn size(&self) -> usize {
-        usize::MAX
-    }
-    #[inline(always)]
-    fn hash_into<H: Hasher>(&self, _: &mut H) {}
-    #[inline(always)]
-    fn eq_kept(&self, _: &()) -> bool {
-        false
-    }
-    #[inline(always)]
-    fn kept(&self) {}
+    fast_key_off!();
 }
 
 /// The fast key of a function whose key names types (generic functions, methods): always off.
 pub struct FastOff;
 
 impl FastKey for FastOff {
-    const ON: bool = false;
-    type Owned = ();
-    #[inline(always)]
-    fn size(&self) -> usize {
-        usize::MAX
-    }
-    #[inline(always)]
-    fn hash_into<H: Hasher>(&self, _: &mut H) {}
-    #[inline(always)]
-    fn eq_kept(&self, _: &()) -> bool {
-        false
-    }
-    #[inline(always)]
-    fn kept(&self) {}
+    fast_key_off!();
 }
 
 /// Where a call comes from: the function's `static` (its address), the stored type's shape function, the bucket.
