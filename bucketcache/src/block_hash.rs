@@ -86,14 +86,6 @@ impl BlockHasher {
         }
     }
 
-    /// Keeps the hashing on the caller's thread from now on, unless a helper already runs: for a producer that only
-    /// copies bytes, handing each block to a helper costs more (a wake-up per block) than it saves.
-    pub(crate) fn stay_on_this_thread(&mut self) {
-        if self.worker.is_none() {
-            self.worker_after = u64::MAX;
-        }
-    }
-
     /// Whether the next block goes to a helper (so an owned block saves a copy).
     pub(crate) fn on_helper(&self) -> bool {
         self.worker.is_some() || self.fed >= self.worker_after

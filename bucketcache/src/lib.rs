@@ -400,6 +400,7 @@ mod site;
 mod stats;
 pub mod store;
 pub mod tier;
+mod tree_hash;
 
 #[doc(hidden)]
 pub mod __private;

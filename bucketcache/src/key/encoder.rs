@@ -81,11 +81,6 @@ pub(crate) trait Sink {
         self.put(&[tag]);
         self.put(&word);
     }
-
-    /// Says that about `len` bytes follow from a slice, copied as they are (the bulk path): a sink that would hash
-    /// them on a helper thread may rather hash them here.
-    #[inline]
-    fn bulk_hint(&mut self, _len: usize) {}
 }
 
 impl Sink for Vec<u8> {
@@ -295,7 +290,6 @@ impl<S: Sink> runs::SliceVisitor for SeqWriter<'_, S> {
     #[inline]
     fn visit<P: Prim>(self, items: &[P]) {
         self.0.flush_run();
-        self.0.sink.bulk_hint(std::mem::size_of_val(items));
         self.0.tag(tag::SEQ);
         runs::write_slice(&mut self.0.sink, items);
         self.0.tag(tag::END);

@@ -18,6 +18,7 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::tree_hash::TreeMode;
 use encoder::{Encoder, HashSink};
 use spill::SpillSink;
 
@@ -186,7 +187,7 @@ impl KeyMaker for DefaultKeyMaker {
         with_scratch(|buf| {
             // Past SCRATCH_KEEP bytes the encoding streams into the hasher: a large argument is hashed in constant
             // memory (the same hash: blake3 of the same bytes).
-            let mut enc = Encoder::new(SpillSink::new(buf, SCRATCH_KEEP, key_hasher));
+            let mut enc = Encoder::new(SpillSink::new(buf, SCRATCH_KEEP, TreeMode::Keyed(&KEY_DOMAIN)));
             let r = enc.encode(key).map_err(key_error).and_then(|()| {
                 Ok(KeyHash(match enc.sink.spilled_hash() {
                     Some(h) => h.map_err(key_error)?,

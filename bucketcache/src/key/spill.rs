@@ -1,24 +1,23 @@
 //! [`SpillSink`]: the sink of the default key maker. A key's canonical bytes gather in a buffer; past a limit (a key
-//! holding a big argument) they stream into the blake3 hasher in blocks of [`BLOCK`] bytes, and past [`WORKER_AFTER`]
-//! bytes a helper thread hashes each block while the encoder fills the next ([`BlockHasher`]), so a big argument
-//! costs about the slower of encoding and hashing, not their sum. The hash is blake3 of the same bytes either way.
-//! A big slice of primitives written in bulk (`runs.rs`) is only copied, not encoded element by element: then the
-//! blocks are hashed on the encoder's thread ([`Sink::bulk_hint`]), as handing each to a helper cost a wake-up per
-//! block and saved nothing.
+//! holding a big argument) they stream into the blake3 hasher in blocks of [`BLOCK`] bytes, each a subtree of
+//! blake3's tree ([`TreeHasher`]): past [`HELPERS_AFTER`] bytes, helper threads hash some blocks while the encoder
+//! fills and hashes others, so a big argument costs about its encoding plus its hashing split across the cores. The
+//! hash is blake3 of the same bytes either way. A big borrowed slice (a `serde_bytes` argument) is hashed straight
+//! from the caller's memory, across cores.
 //!
-//! Memory: the buffer (`limit` bytes, then [`BLOCK`]) plus the blocks in flight to the helper (at most four): under
-//! 1 MiB whatever the key's size.
+//! Memory: the buffer (`limit` bytes, then [`BLOCK`]) plus the blocks in flight to the helpers (two each) and a few
+//! kept for reuse: under 1 MiB whatever the key's size (with up to three helpers).
 
 use super::encoder::{KeyEncodeError, Sink};
-use crate::block_hash::BlockHasher;
+use crate::tree_hash::{TreeHasher, TreeMode, UNIT};
 
-/// The unit of hashing once the bytes spilled: large enough for blake3's SIMD (many 1 KiB chunks per update) and for
-/// the hand-off to the helper to cost little beside hashing it, small enough to stay in the cache.
-pub(crate) const BLOCK: usize = 128 * 1024;
+/// The unit of hashing once the bytes spilled: one subtree of the hasher (whole units are handed over without a
+/// copy).
+pub(crate) const BLOCK: usize = UNIT;
 
-/// Spilled bytes after which the blocks are hashed on a helper thread (starting a thread costs tens of
-/// microseconds: about the time to hash 100 KiB).
-pub(crate) const WORKER_AFTER: u64 = 1 << 20;
+/// Spilled bytes after which helper threads share the hashing (starting a thread costs tens of microseconds: about
+/// the time to hash 100 KiB).
+pub(crate) const HELPERS_AFTER: u64 = 1 << 20;
 
 /// A buffer that turns into a blockwise hasher once it holds more than `limit` bytes: a small key keeps its bytes
 /// (for the memo), a large one streams into the hasher in bounded memory.
@@ -27,29 +26,21 @@ pub(crate) struct SpillSink {
     pub(crate) buf: Vec<u8>,
     /// The fast path's bound on `buf`: the spill limit, then [`BLOCK`].
     limit: usize,
-    /// Makes the hasher, only when the bytes spill: a blake3 hasher is about 2 KiB, so building and moving one on
-    /// every (small) key would cost more than the key itself.
-    make_hasher: fn() -> blake3::Hasher,
-    /// Boxed for the same reason: the sink stays a few words on the hit path.
-    spilled: Option<Box<BlockHasher>>,
-    /// Set by a big bulk slice ([`Sink::bulk_hint`]): the encoder only copies, so the blocks are hashed on this
-    /// thread (a helper would cost a wake-up per block and save nothing).
-    this_thread: bool,
+    /// The hash the spilled bytes get (the hasher is built only when they spill).
+    mode: TreeMode,
+    /// Boxed: the sink stays a few words on the hit path.
+    spilled: Option<Box<TreeHasher>>,
 }
 
-/// A bulk slice at least this big keeps the hashing on the encoder's thread.
-const THIS_THREAD_AFTER: usize = 64 * 1024;
-
 impl SpillSink {
-    /// A sink over `buf` (emptied), spilling into a hasher from `make_hasher` past `limit` bytes.
-    pub(crate) fn new(mut buf: Vec<u8>, limit: usize, make_hasher: fn() -> blake3::Hasher) -> Self {
+    /// A sink over `buf` (emptied), spilling into a `mode` hasher past `limit` bytes.
+    pub(crate) fn new(mut buf: Vec<u8>, limit: usize, mode: TreeMode) -> Self {
         buf.clear();
         SpillSink {
             buf,
             limit,
-            make_hasher,
+            mode,
             spilled: None,
-            this_thread: false,
         }
     }
 
@@ -69,8 +60,7 @@ impl SpillSink {
     #[inline(never)]
     fn put_slow(&mut self, mut bytes: &[u8]) {
         if self.spilled.is_none() {
-            let after = if self.this_thread { u64::MAX } else { WORKER_AFTER };
-            self.spilled = Some(Box::new(BlockHasher::new((self.make_hasher)(), after)));
+            self.spilled = Some(Box::new(TreeHasher::new(self.mode, HELPERS_AFTER)));
             self.limit = BLOCK;
             self.buf.reserve(BLOCK.saturating_sub(self.buf.len()));
         }
@@ -78,8 +68,8 @@ impl SpillSink {
             return;
         };
         while !bytes.is_empty() {
-            if self.buf.is_empty() && bytes.len() >= BLOCK && !h.on_helper() {
-                // A large slice hashed on this thread: straight to blake3, no copy.
+            if self.buf.is_empty() && bytes.len() >= BLOCK {
+                // A large slice: hashed from where it is, no copy.
                 h.update(bytes);
                 return;
             }
@@ -116,16 +106,6 @@ impl Sink for SpillSink {
         self.put_slow(&[tag]);
         self.put(&word);
     }
-
-    #[inline]
-    fn bulk_hint(&mut self, len: usize) {
-        if len >= THIS_THREAD_AFTER {
-            self.this_thread = true;
-            if let Some(h) = self.spilled.as_deref_mut() {
-                h.stay_on_this_thread();
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -138,7 +118,7 @@ mod tests {
 
     /// Feeds `data` in pieces of `piece` bytes; returns the spilled hash, or blake3 of the buffer when unspilled.
     fn through(data: &[u8], piece: usize, limit: usize) -> [u8; 32] {
-        let mut s = SpillSink::new(Vec::new(), limit, blake3::Hasher::new);
+        let mut s = SpillSink::new(Vec::new(), limit, TreeMode::Hash);
         for chunk in data.chunks(piece.max(1)) {
             s.put(chunk);
         }
@@ -150,7 +130,7 @@ mod tests {
 
     #[test]
     fn every_path_hashes_the_same_bytes() {
-        let data: Vec<u8> = (0..3 * WORKER_AFTER as u32 + 12345)
+        let data: Vec<u8> = (0..3 * HELPERS_AFTER as u32 + 12345)
             .map(|i| (i * 31 + i / 7) as u8)
             .collect();
         for len in [
@@ -160,7 +140,7 @@ mod tests {
             BLOCK - 1,
             BLOCK,
             BLOCK + 1,
-            WORKER_AFTER as usize,
+            HELPERS_AFTER as usize,
             data.len(),
         ] {
             let d = &data[..len];
