@@ -303,6 +303,48 @@ fn a_damaged_entry_checksummed_on_the_helper_thread_is_a_miss() {
     assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(&value[..]));
 }
 
+/// Past 16 MiB a flat vector is loaded by every core at once, each reading and hashing 4 MiB pieces
+/// (`backend/flat_parallel.rs`): the same values, and a damaged byte in any piece or at a piece boundary, a
+/// truncated or an extended file is still a miss.
+#[test]
+fn a_flat_vector_loaded_across_cores_is_exact_and_a_damaged_one_is_a_miss() {
+    let _s = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::builder(dir.path()).memory_max_bytes(0).build().expect("bucket");
+    let value: Vec<f64> = (0..(20 * MIB) / 8 + 5).map(|i| i as f64 * 1.5 - 7.0).collect();
+    bucket.insert("k", &value).expect("insert");
+    assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(&value[..]));
+    let path = bucket.entry_path(&bucket.key_hash("k").expect("hash"));
+    let good = std::fs::read(&path).expect("read");
+    let payload_at = bucketcache::entry::verify(&good).expect("valid").1;
+    for at in [
+        payload_at,
+        payload_at + 4 * MIB - 1,
+        payload_at + 4 * MIB,
+        payload_at + 13 * MIB + 3,
+        good.len() - 1,
+    ] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x08;
+        std::fs::write(&path, &bad).expect("write");
+        assert_eq!(
+            bucket
+                .get::<Vec<f64>>("k")
+                .expect("a damaged entry is a miss, not an error"),
+            None,
+            "flip at {at}"
+        );
+    }
+    std::fs::write(&path, &good[..good.len() - 3]).expect("write");
+    assert!(bucket.get::<Vec<f64>>("k").expect("get").is_none(), "truncated");
+    let mut longer = good.clone();
+    longer.push(0);
+    std::fs::write(&path, &longer).expect("write");
+    assert!(bucket.get::<Vec<f64>>("k").expect("get").is_none(), "extended");
+    std::fs::write(&path, &good).expect("write");
+    assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(&value[..]));
+}
+
 /// Payload sizes around each switch of the write and read paths: in memory up to 1 MiB, streamed past it, the
 /// checksum on a helper thread past 4 MiB, and the 1 MiB stream buffer's boundaries. `serde_bytes` makes the payload
 /// the bytes plus a short length prefix.

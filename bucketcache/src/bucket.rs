@@ -577,30 +577,44 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
         } else {
             None
         };
-        let mut hashing = store::HashingReader::new(head_payload.chain((&mut *file).take(rest)));
-        // A flat vector of numbers stored by bincode is read in blocks straight into the value (`backend/flat.rs`).
+        // A flat vector of numbers stored by bincode is read in blocks straight into the value (`backend/flat.rs`),
+        // a big one by every core at once (`backend/flat_parallel.rs`).
         let flat = raw_len
             .is_none()
             .then(|| crate::backend::flat::bincode_for::<V, B>(&self.backend))
             .flatten();
-        let decoded = match flat {
+        let parallel = match flat {
             Some(bincode) => {
-                crate::backend::flat::decode::<V, _>(bincode, &mut hashing, header.payload_len).map(|d| (d, 0))
+                crate::backend::flat_parallel::load::<V>(bincode, file, header.header_len(), header.payload_len)
+                    .map_err(io_err)?
             }
-            None => self.decode_reader::<V, _>(&mut hashing, raw_len, header.payload_len),
+            None => None,
         };
-        let (decoded, unread) = match decoded {
-            Ok(d) => d,
-            Err(e) => (Err(e.into()), 0),
+        let (decoded, unread, drained, count, sum, grew) = match parallel {
+            Some(l) => (l.decoded, 0, 0, l.read, l.sum, l.grew),
+            None => {
+                let mut hashing = store::HashingReader::new(head_payload.chain((&mut *file).take(rest)));
+                let decoded = match flat {
+                    Some(bincode) => {
+                        crate::backend::flat::decode::<V, _>(bincode, &mut hashing, header.payload_len).map(|d| (d, 0))
+                    }
+                    None => self.decode_reader::<V, _>(&mut hashing, raw_len, header.payload_len),
+                };
+                let (decoded, unread) = match decoded {
+                    Ok(d) => d,
+                    Err(e) => (Err(e.into()), 0),
+                };
+                let drained = hashing.drain();
+                let (count, sum, io_error) = hashing.finish();
+                if let Some(kind) = io_error {
+                    return Err(io_err(std::io::Error::from(kind)));
+                }
+                let drained = drained.map_err(io_err)?;
+                // A byte past the declared end: the file grew while it was read.
+                let grew = file.read(&mut [0u8; 1]).map_err(io_err)? > 0;
+                (decoded, unread, drained, count, sum, grew)
+            }
         };
-        let drained = hashing.drain();
-        let (count, sum, io_error) = hashing.finish();
-        if let Some(kind) = io_error {
-            return Err(io_err(std::io::Error::from(kind)));
-        }
-        let drained = drained.map_err(io_err)?;
-        // A byte past the declared end: the file grew while it was read.
-        let grew = file.read(&mut [0u8; 1]).map_err(io_err)? > 0;
         if count != header.payload_len || grew {
             let actual = header.header_len() + count + u64::from(grew);
             warn_corrupt(

@@ -35,8 +35,7 @@ const MAX_SPARE: usize = 4;
 /// Which blake3 function the tree computes.
 #[derive(Clone, Copy)]
 pub(crate) enum TreeMode {
-    /// `blake3::hash` (the key sink uses the keyed hash; this one is for tests, against `blake3::hash`).
-    #[cfg(test)]
+    /// `blake3::hash` (the payload checksum).
     Hash,
     /// `blake3::keyed_hash` with this key.
     Keyed(&'static [u8; 32]),
@@ -44,9 +43,8 @@ pub(crate) enum TreeMode {
 
 impl TreeMode {
     /// A hasher for the subtree starting at `offset` (a multiple of its length, rounded up to a power of two).
-    fn hasher_at(self, offset: u64) -> blake3::Hasher {
+    pub(crate) fn hasher_at(self, offset: u64) -> blake3::Hasher {
         let mut h = match self {
-            #[cfg(test)]
             TreeMode::Hash => blake3::Hasher::new(),
             TreeMode::Keyed(key) => blake3::Hasher::new_keyed(key),
         };
@@ -59,7 +57,6 @@ impl TreeMode {
 
     fn hazmat(self) -> Mode<'static> {
         match self {
-            #[cfg(test)]
             TreeMode::Hash => Mode::Hash,
             TreeMode::Keyed(key) => Mode::KeyedHash(key),
         }
@@ -196,10 +193,8 @@ pub(crate) struct TreeHasher {
     first_slot: u64,
     /// Units on helpers.
     waiting: usize,
-    /// Chaining values of merged subtrees, as blake3's incremental hasher keeps them.
-    stack: Vec<ChainingValue>,
-    /// Chunks under the stack.
-    stacked_chunks: u64,
+    /// The chaining values of the units before the first slot.
+    stack: CvStack,
     helpers: Option<Helpers>,
     /// Bytes after which helpers are started (`u64::MAX`: never).
     helpers_after: u64,
@@ -221,8 +216,7 @@ impl TreeHasher {
             slots: VecDeque::new(),
             first_slot: 0,
             waiting: 0,
-            stack: Vec::new(),
-            stacked_chunks: 0,
+            stack: CvStack::new(mode),
             helpers: None,
             helpers_after,
             spare: Vec::new(),
@@ -398,23 +392,8 @@ impl TreeHasher {
             let (cv, chunks) = (*cv, *chunks);
             self.slots.pop_front();
             self.first_slot += 1;
-            self.push_cv(cv, chunks);
+            self.stack.push(cv, chunks);
         }
-    }
-
-    /// Pushes the chaining value of the next subtree, first merging what the chunks so far say is complete (blake3's
-    /// lazy merge: the last subtrees are merged only at the end, where the top merge is the root).
-    fn push_cv(&mut self, cv: ChainingValue, chunks: u64) {
-        let keep = self.stacked_chunks.count_ones() as usize;
-        while self.stack.len() > keep {
-            let (Some(right), Some(left)) = (self.stack.pop(), self.stack.pop()) else {
-                break;
-            };
-            self.stack
-                .push(hazmat::merge_subtrees_non_root(&left, &right, self.mode.hazmat()));
-        }
-        self.stack.push(cv);
-        self.stacked_chunks += chunks;
     }
 
     /// The hash of every byte fed, or `None` when a helper failed.
@@ -453,6 +432,45 @@ impl TreeHasher {
         if self.broken || !self.slots.is_empty() {
             return None;
         }
+        self.stack.root()
+    }
+}
+
+/// The chaining values of consecutive subtrees of one stream, merged as blake3's incremental hasher merges them:
+/// pushed in stream order, each an aligned power of two of chunks but the last; [`CvStack::root`] gives the hash.
+pub(crate) struct CvStack {
+    mode: TreeMode,
+    stack: Vec<ChainingValue>,
+    /// Chunks under the stack.
+    chunks: u64,
+}
+
+impl CvStack {
+    pub(crate) fn new(mode: TreeMode) -> Self {
+        CvStack {
+            mode,
+            stack: Vec::new(),
+            chunks: 0,
+        }
+    }
+
+    /// Pushes the chaining value of the next subtree (`chunks` long), first merging what the chunks so far say is
+    /// complete (the last subtrees are merged only at the end, where the top merge is the root).
+    pub(crate) fn push(&mut self, cv: ChainingValue, chunks: u64) {
+        let keep = self.chunks.count_ones() as usize;
+        while self.stack.len() > keep {
+            let (Some(right), Some(left)) = (self.stack.pop(), self.stack.pop()) else {
+                break;
+            };
+            self.stack
+                .push(hazmat::merge_subtrees_non_root(&left, &right, self.mode.hazmat()));
+        }
+        self.stack.push(cv);
+        self.chunks += chunks;
+    }
+
+    /// The hash of the whole stream; `None` with fewer than two subtrees (one alone is hashed as the root instead).
+    pub(crate) fn root(mut self) -> Option<[u8; 32]> {
         let mode = self.mode.hazmat();
         let mut right = self.stack.pop()?;
         while let Some(left) = self.stack.pop() {
@@ -461,7 +479,6 @@ impl TreeHasher {
             }
             right = hazmat::merge_subtrees_non_root(&left, &right, mode);
         }
-        // A single closed unit and nothing after it cannot happen (a unit is closed only when bytes follow it).
         None
     }
 }

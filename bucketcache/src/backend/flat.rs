@@ -22,8 +22,10 @@ use crate::store::HashingReader;
 const BLOCK: usize = 1 << 20;
 
 /// A fixed-width number bincode writes as its little-endian bytes.
-trait Elem: Sized + 'static {
+pub(super) trait Elem: bytemuck::Pod + Send + Sync + 'static {
     const SIZE: usize;
+    /// Zero (a vector of zeros is allocated zeroed: its pages are touched only when written).
+    const ZERO: Self;
     /// Whether bincode writes it raw under the varint configuration too (floats and bytes).
     const RAW_IN_VARINT: bool;
     fn from_le(bytes: &[u8]) -> Self;
@@ -33,6 +35,7 @@ macro_rules! elem {
     ($($t:ty: $raw:expr),*) => {$(
         impl Elem for $t {
             const SIZE: usize = std::mem::size_of::<$t>();
+            const ZERO: Self = 0 as $t;
             const RAW_IN_VARINT: bool = $raw;
             #[inline(always)]
             fn from_le(bytes: &[u8]) -> Self {
@@ -78,7 +81,7 @@ pub(crate) fn decode<V: 'static, R: Read>(
 }
 
 /// `value` as a `V` (they are one type: checked by the caller).
-fn into_v<V: 'static, T: 'static>(value: T) -> Result<V, BoxError> {
+pub(super) fn into_v<V: 'static, T: 'static>(value: T) -> Result<V, BoxError> {
     (Box::new(value) as Box<dyn Any>)
         .downcast::<V>()
         .map(|v| *v)
@@ -86,6 +89,28 @@ fn into_v<V: 'static, T: 'static>(value: T) -> Result<V, BoxError> {
 }
 
 /// Reads the length prefix, then the elements, block by block.
+/// The bytes of a flat payload's length prefix, from its first byte (bincode's integer encoding).
+pub(super) fn prefix_len(fixint: bool, first: u8) -> usize {
+    match (fixint, first) {
+        (true, _) => 8,
+        (false, 0..=250) => 1,
+        (false, 251) => 3,
+        (false, 252) => 5,
+        (false, 253) => 9,
+        (false, _) => 17,
+    }
+}
+
+/// The element count a flat payload's length prefix (all of it) declares.
+pub(super) fn declared_count(fixint: bool, prefix: &[u8]) -> Result<u64, BoxError> {
+    let count = if fixint {
+        bincode::decode_from_slice::<u64, _>(prefix, config::standard().with_fixed_int_encoding())
+    } else {
+        bincode::decode_from_slice::<u64, _>(prefix, config::standard())
+    };
+    count.map(|(n, _)| n).map_err(Into::into)
+}
+
 fn read_vec<T: Elem, R: Read>(
     backend: &BincodeBackend,
     src: &mut HashingReader<R>,
@@ -97,28 +122,16 @@ fn read_vec<T: Elem, R: Read>(
     if src.read_block(1, |b| prefix[..b.len()].copy_from_slice(b))? == 0 {
         return Ok(Err("the payload is empty".into()));
     }
-    let prefix_len = match (fixint, prefix[0]) {
-        (true, _) => 8,
-        (false, 0..=250) => 1,
-        (false, 251) => 3,
-        (false, 252) => 5,
-        (false, 253) => 9,
-        (false, _) => 17,
-    };
+    let prefix_len = prefix_len(fixint, prefix[0]);
     if prefix_len > 1 {
         let got = src.read_block(prefix_len - 1, |b| prefix[1..1 + b.len()].copy_from_slice(b))?;
         if got + 1 < prefix_len {
             return Ok(Err("the payload ends inside its length".into()));
         }
     }
-    let count = if fixint {
-        bincode::decode_from_slice::<u64, _>(&prefix[..prefix_len], config::standard().with_fixed_int_encoding())
-    } else {
-        bincode::decode_from_slice::<u64, _>(&prefix[..prefix_len], config::standard())
-    };
-    let count = match count {
-        Ok((n, _)) => n,
-        Err(e) => return Ok(Err(e.into())),
+    let count = match declared_count(fixint, &prefix[..prefix_len]) {
+        Ok(n) => n,
+        Err(e) => return Ok(Err(e)),
     };
     let body = len.saturating_sub(prefix_len as u64);
     // The declared length must be exactly what the payload holds (serde would read past the end, or leave

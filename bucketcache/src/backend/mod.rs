@@ -6,6 +6,7 @@
 mod bincode;
 mod bounded;
 pub(crate) mod flat;
+pub(crate) mod flat_parallel;
 #[cfg(feature = "json")]
 mod json;
 #[cfg(feature = "msgpack")]
