@@ -1,7 +1,8 @@
 //! [`BlockHasher`]: blake3 over a stream of owned blocks, hashed on a helper thread once the stream is long enough
 //! for that to pay, so the producer (an encoder filling the next block, a decoder reading it) and the hashing run side
-//! by side: a big key, a streamed store or a streamed load costs about the slower of the two, not their sum. The
-//! hash is blake3 of the same bytes in the same order whichever thread computed it.
+//! by side: a streamed store or a streamed load costs about the slower of the two, not their sum. The hash is blake3
+//! of the same bytes in the same order whichever thread computed it. (A big key, whose producer only copies, shares
+//! its hashing across cores instead: [`crate::tree_hash`].)
 //!
 //! Memory: the blocks in flight (one queued, one being hashed, two coming back for reuse) beside the producer's.
 
@@ -57,11 +58,9 @@ impl Worker {
     }
 }
 
-/// A slice at least this big, hashed on the caller's thread (a big `serde_bytes` argument, straight from its memory),
-/// is split across idle cores (blake3's `update_rayon`: the same hash; a core that is busy just leaves the work to
-/// the caller). Blocks of a stream stay below it: split per 128-512 KiB block, the joins cost what they saved
-/// (`bigvalues -- args`, medians of 9 runs on 2 cores: a 64 MiB `serde_bytes` key 0.69x → 1.24x of one-thread
-/// blake3; `Vec<u8>` and `Vec<f64>` keys, hashed in blocks, no faster, `Vec<f64>` slower).
+/// A slice at least this big, hashed on the caller's thread, is split across idle cores (blake3's `update_rayon`: the
+/// same hash; a core that is busy just leaves the work to the caller). Blocks of a stream stay below it: split per
+/// 128-512 KiB block, the joins cost what they saved.
 const PARALLEL_FROM: usize = 1 << 20;
 
 /// `h.update(bytes)`, in parallel for a big `bytes`.

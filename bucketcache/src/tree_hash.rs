@@ -11,7 +11,8 @@
 //! (a big `Vec<u8>` or `Vec<f64>` key) then waits on that one helper: the stream costs one core's hashing time. Here
 //! it costs about the copying plus the hashing split across the cores.
 //!
-//! Memory: the unit being filled, at most two per helper in flight, and a few reused buffers: under 1 MiB.
+//! Memory: the unit being filled and at most two per helper in flight (buffers come back for reuse, so no more are
+//! ever allocated): with the key sink's own block, at most six 128 KiB buffers, under 1 MiB.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -27,7 +28,7 @@ pub(crate) const UNIT: usize = 128 * 1024;
 const PARALLEL_FROM: usize = 1 << 20;
 
 /// Most helper threads started for one stream (beside the caller's own thread).
-const MAX_HELPERS: usize = 3;
+const MAX_HELPERS: usize = 2;
 
 /// Spare buffers kept for reuse.
 const MAX_SPARE: usize = 4;
@@ -118,7 +119,7 @@ struct Helpers {
 }
 
 impl Helpers {
-    /// Starts up to [`MAX_HELPERS`] (one fewer than the cores); `None` when there is no other core or no thread
+    /// Starts up to [`MAX_HELPERS`] (one fewer than the cores; more would pass the memory bound); `None` when there is no other core or no thread
     /// could be started (hashing then stays on the caller's thread).
     fn start(mode: TreeMode) -> Option<Helpers> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -88,7 +88,6 @@ pub(super) fn into_v<V: 'static, T: 'static>(value: T) -> Result<V, BoxError> {
         .map_err(|_| "flat vector: type mismatch".into())
 }
 
-/// Reads the length prefix, then the elements, block by block.
 /// The bytes of a flat payload's length prefix, from its first byte (bincode's integer encoding).
 pub(super) fn prefix_len(fixint: bool, first: u8) -> usize {
     match (fixint, first) {
@@ -111,6 +110,7 @@ pub(super) fn declared_count(fixint: bool, prefix: &[u8]) -> Result<u64, BoxErro
     count.map(|(n, _)| n).map_err(Into::into)
 }
 
+/// Reads the length prefix, then the elements, block by block.
 fn read_vec<T: Elem, R: Read>(
     backend: &BincodeBackend,
     src: &mut HashingReader<R>,

@@ -10,7 +10,7 @@
 //! Split across cores, each of those costs a share, and nothing is copied twice.
 //!
 //! The first piece reads the length prefix again and checks it is the one the vector was sized by: a file that
-//! changed while it was read is an error, never a vector of the old length.
+//! changed while it was read is a miss, never a vector of the old length.
 //!
 //! Memory: the vector alone.
 
@@ -94,6 +94,16 @@ struct Piece<'a> {
     out: &'a mut [u8],
 }
 
+/// What reading one piece found.
+enum PieceRead {
+    /// Its chaining value.
+    Hashed(ChainingValue),
+    /// The file ends inside it.
+    Short,
+    /// The length prefix is not the one the vector was sized by: the file changed while it was read.
+    Changed,
+}
+
 fn load_vec<T: Elem>(
     backend: &BincodeBackend,
     file: &File,
@@ -103,9 +113,14 @@ fn load_vec<T: Elem>(
 ) -> io::Result<Option<Loaded<Vec<T>>>> {
     let fixint = backend.config().fixed_int_encoding;
     let mut prefix = [0u8; 17];
-    read_exact_at(file, &mut prefix[..1], payload_at)?;
+    // A file too short for its prefix is left to the sequential path, which says so.
+    if short_or(read_exact_at(file, &mut prefix[..1], payload_at))?.is_none() {
+        return Ok(None);
+    }
     let p = prefix_len(fixint, prefix[0]);
-    read_exact_at(file, &mut prefix[1..p], payload_at + 1)?;
+    if short_or(read_exact_at(file, &mut prefix[1..p], payload_at + 1))?.is_none() {
+        return Ok(None);
+    }
     let Ok(count) = declared_count(fixint, &prefix[..p]) else {
         return Ok(None);
     };
@@ -142,7 +157,7 @@ fn load_vec<T: Elem>(
     let n_pieces = pieces.len();
     pieces.reverse(); // popped from the end: the first piece first
     let queue = Mutex::new(pieces);
-    let work = || -> Vec<(usize, io::Result<Option<ChainingValue>>)> {
+    let work = || -> Vec<(usize, io::Result<PieceRead>)> {
         let mut done = Vec::new();
         loop {
             let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -152,35 +167,50 @@ fn load_vec<T: Elem>(
         }
         done
     };
-    let mut results: Vec<(usize, io::Result<Option<ChainingValue>>)> = std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads.min(n_pieces)).map(|_| s.spawn(work)).collect();
+    let results: io::Result<Vec<(usize, io::Result<PieceRead>)>> = std::thread::scope(|s| {
+        // A thread the system refuses is not an error: the caller's thread takes the pieces left.
+        let helpers: Vec<_> = (1..threads.min(n_pieces))
+            .map_while(|_| {
+                std::thread::Builder::new()
+                    .name("bucketcache-load".into())
+                    .spawn_scoped(s, work)
+                    .ok()
+            })
+            .collect();
         let mut all = work();
         for h in helpers {
-            match h.join() {
-                Ok(mut d) => all.append(&mut d),
-                Err(_) => all.push((usize::MAX, Err(io::Error::other("a loading thread panicked")))),
-            }
+            let mut d = h
+                .join()
+                .map_err(|_| io::Error::other("a thread loading the entry panicked"))?;
+            all.append(&mut d);
         }
-        all
+        Ok(all)
     });
+    let mut results = results?;
     results.sort_by_key(|(i, _)| *i);
 
     let grew = read_at(file, &mut [0u8; 1], payload_at + len)? > 0;
     let mut stack = CvStack::new(TreeMode::Hash);
-    let mut read = 0u64;
     for (i, r) in results {
         let piece_len = PIECE.min(len - i as u64 * PIECE);
         match r? {
-            Some(cv) => {
-                stack.push(cv, piece_len.div_ceil(blake3::CHUNK_LEN as u64));
-                read += piece_len;
-            }
-            None => {
-                // The file is shorter than its header says: a length mismatch for the caller.
+            PieceRead::Hashed(cv) => stack.push(cv, piece_len.div_ceil(blake3::CHUNK_LEN as u64)),
+            PieceRead::Short => {
+                // The file is shorter than its header says: a length mismatch for the caller, with what it holds.
+                let holds = file.metadata()?.len().saturating_sub(payload_at);
                 return Ok(Some(Loaded {
                     decoded: Err("the payload ends early".into()),
                     sum: None,
-                    read: read.min(len - 1),
+                    read: holds.min(len - 1),
+                    grew,
+                }));
+            }
+            PieceRead::Changed => {
+                // Not the bytes the checksum was taken of: a checksum mismatch for the caller.
+                return Ok(Some(Loaded {
+                    decoded: Err("the entry changed while it was read".into()),
+                    sum: None,
+                    read: len,
                     grew,
                 }));
             }
@@ -189,46 +219,45 @@ fn load_vec<T: Elem>(
     Ok(Some(Loaded {
         decoded: Ok(out),
         sum: stack.root(),
-        read,
+        read: len,
         grew,
     }))
 }
 
-/// Reads one piece into its place and hashes it, block by block while the block is in the cache; `None` when the
-/// file ends inside it. The first piece hashes the length prefix as it reads it again, and checks it is the one the
-/// vector was sized by (else the file changed while it was read: an error, never a vector of the old length).
-fn load_piece(file: &File, payload_at: u64, prefix: &[u8], piece: Piece<'_>) -> io::Result<Option<ChainingValue>> {
+/// Reads one piece into its place and hashes it, block by block while the block is in the cache. The first piece
+/// reads the length prefix again and checks it is the one the vector was sized by.
+fn load_piece(file: &File, payload_at: u64, prefix: &[u8], piece: Piece<'_>) -> io::Result<PieceRead> {
     let mut h = TreeMode::Hash.hasher_at(piece.start);
     let mut at = piece.start;
     if piece.start == 0 {
         let mut again = [0u8; 17];
         let again = &mut again[..prefix.len()];
-        if let Err(e) = read_exact_at(file, again, payload_at) {
-            return short_or(e);
+        if short_or(read_exact_at(file, again, payload_at))?.is_none() {
+            return Ok(PieceRead::Short);
         }
         if again != prefix {
-            return Err(io::Error::other("the entry changed while it was read"));
+            return Ok(PieceRead::Changed);
         }
         h.update(again);
         at = prefix.len() as u64;
     }
     for block in piece.out.chunks_mut(BLOCK) {
-        if let Err(e) = read_exact_at(file, block, payload_at + at) {
-            return short_or(e);
+        if short_or(read_exact_at(file, block, payload_at + at))?.is_none() {
+            return Ok(PieceRead::Short);
         }
         h.update(block);
         at += block.len() as u64;
     }
     debug_assert_eq!(at, piece.end);
-    Ok(Some(blake3::hazmat::HasherExt::finalize_non_root(&h)))
+    Ok(PieceRead::Hashed(blake3::hazmat::HasherExt::finalize_non_root(&h)))
 }
 
-/// `None` for a file that ends early, the error otherwise.
-fn short_or<T>(e: io::Error) -> io::Result<Option<T>> {
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        Ok(None)
-    } else {
-        Err(e)
+/// `Some(())` when read, `None` for a file that ends early, the error otherwise.
+fn short_or(r: io::Result<()>) -> io::Result<Option<()>> {
+    match r {
+        Ok(()) => Ok(Some(())),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -253,7 +282,7 @@ fn read_at(_: &File, _: &mut [u8], _: u64) -> io::Result<usize> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::backend::{Backend, BincodeConfig};
@@ -342,6 +371,27 @@ mod tests {
         check(plain, (0..8 * n).map(|i| (i * 31 + i / 977) as u8).collect::<Vec<u8>>());
         check(fixint, (0..4 * n).map(|i| (i * 7) as u16).collect::<Vec<u16>>());
         check(fixint, (0..n as i64).map(|i| i * -0x0123_4567).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn a_length_prefix_that_changed_after_the_vector_was_sized_is_reported_not_decoded() {
+        let backend = BincodeBackend::new();
+        let (file, payload) = entry_file(&backend, &vec![2.5f64; 3 << 20], 0);
+        let p = prefix_len(false, payload[0]);
+        let mut out = vec![0u8; PIECE as usize - p];
+        let piece = Piece {
+            index: 0,
+            start: 0,
+            end: PIECE,
+            out: &mut out,
+        };
+        // The prefix the vector was sized by, one count off from the file's.
+        let mut sized_by = payload[..p].to_vec();
+        sized_by[p - 1] ^= 1;
+        assert!(matches!(
+            load_piece(&file, 0, &sized_by, piece).expect("reads"),
+            PieceRead::Changed
+        ));
     }
 
     #[test]

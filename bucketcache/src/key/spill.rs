@@ -5,8 +5,8 @@
 //! hash is blake3 of the same bytes either way. A big borrowed slice (a `serde_bytes` argument) is hashed straight
 //! from the caller's memory, across cores.
 //!
-//! Memory: the buffer (`limit` bytes, then [`BLOCK`]) plus the blocks in flight to the helpers (two each) and a few
-//! kept for reuse: under 1 MiB whatever the key's size (with up to three helpers).
+//! Memory: the buffer (`limit` bytes, then [`BLOCK`]) plus the open unit and the blocks in flight to the helpers (two
+//! each, two helpers at most; buffers are reused): under 1 MiB whatever the key's size.
 
 use super::encoder::{KeyEncodeError, Sink};
 use crate::tree_hash::{TreeHasher, TreeMode, UNIT};
