@@ -110,7 +110,8 @@ pub mod forge {
     pub fn seal(file: &mut [u8]) {
         let var_end =
             (HEADER_LEN + file[11] as usize + u16::from_le_bytes([file[12], file[13]]) as usize).min(file.len());
-        let payload_sum = *blake3::hash(&file[var_end..]).as_bytes();
+        // The checksum the header's flags name (the xxh3 sum, or blake3 for a file as an older build wrote it).
+        let payload_sum = bucketcache::entry::payload_checksum(file[10], &file[var_end..]);
         file[128..160].copy_from_slice(&payload_sum);
         let mut h = blake3::Hasher::new();
         h.update(&file[..160]);

@@ -584,16 +584,20 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
             .then(|| crate::backend::flat::bincode_for::<V, B>(&self.backend))
             .flatten();
         let parallel = match flat {
-            Some(bincode) => {
-                crate::backend::flat_parallel::load::<V>(bincode, file, header.header_len(), header.payload_len)
-                    .map_err(io_err)?
-            }
+            Some(bincode) => crate::backend::flat_parallel::load::<V>(
+                bincode,
+                file,
+                header.header_len(),
+                header.payload_len,
+                header.flags,
+            )
+            .map_err(io_err)?,
             None => None,
         };
         let (decoded, unread, drained, count, sum, grew) = match parallel {
             Some(l) => (l.decoded, 0, 0, l.read, l.sum, l.grew),
             None => {
-                let mut hashing = store::HashingReader::new(head_payload.chain((&mut *file).take(rest)));
+                let mut hashing = store::HashingReader::new(head_payload.chain((&mut *file).take(rest)), header.flags);
                 let decoded = match flat {
                     Some(bincode) => {
                         crate::backend::flat::decode::<V, _>(bincode, &mut hashing, header.payload_len).map(|d| (d, 0))

@@ -5,7 +5,8 @@
 //!  0      8    magic            b"BKTCACHE"
 //!  8      2    format version   u16 LE (= 2)
 //! 10      1    flags            bit 0 (FLAG_ZSTD): the payload is a zstd frame followed by the value's
-//!                               encoded length (u64 LE); other bits 0
+//!                               encoded length (u64 LE); bit 1 (FLAG_XXH3): the payload checksum is the
+//!                               piecewise xxh3 sum, not blake3; other bits 0
 //! 11      1    backend id len   u8 (1..=32)
 //! 12      2    function len     u16 LE (0 when the entry did not come from #[bucket_cache])
 //! 14      2    reserved         0
@@ -17,7 +18,8 @@
 //! 80     32    call hash        a code-independent hash of the call (function path and argument values, without
 //!                               the code version), relating entries of one call across code versions; 0 = none
 //! 112    16    code version     the first 16 bytes of the digest of the code that wrote it; 0 = none
-//! 128    32    payload checksum blake3 of the payload bytes as stored
+//! 128    32    payload checksum of the payload bytes as stored: blake3, or with FLAG_XXH3 the piecewise xxh3 sum
+//!                               (16 bytes, then 16 zero bytes; see [`PieceSum`])
 //! 160    16    header checksum  the first 16 bytes of blake3 of bytes 0..160 and of the variable part
 //! 176     -    backend id, function path (UTF-8), payload
 //! ```
@@ -27,6 +29,12 @@
 //! file: header, exact length (`176 + backend len + function len + payload len`) and the payload checksum. Anything
 //! else (a truncated or extended file, a wrong magic, another version, a checksum mismatch) makes the file
 //! [`Corrupt`], which readers treat as a miss.
+//!
+//! The payload checksum guards against accidental damage (bit rot, torn or truncated files), not an adversary:
+//! anyone who can write the directory can recompute any checksum. So new entries carry the piecewise xxh3 sum
+//! (FLAG_XXH3), several times faster to compute than blake3 and computed piece by piece on every core for a big
+//! load; entries written before it (blake3, flag clear) are still read. A build that predates the flag reads a new
+//! entry as a miss (an unknown flag is a damaged header) and recomputes it. Keys and header checksums stay blake3.
 //!
 //! Version 1 (104-byte header, one checksum over the file) lived in `entries-v1/`; this build reads and writes
 //! `entries-v2/` only, so an old build never sees a version-2 file and this build ignores version-1 files (they
@@ -51,7 +59,15 @@ const COST_UNKNOWN: u64 = u64::MAX;
 /// payload checksum covers the stored bytes. Written and read with the crate feature `zstd`; a build without it
 /// reads such an entry as a miss.
 pub const FLAG_ZSTD: u8 = 1;
-const KNOWN_FLAGS: u8 = FLAG_ZSTD;
+/// Flag bit: the payload checksum is the piecewise xxh3 sum ([`PieceSum`]) instead of blake3. Set on every entry this
+/// build writes; an entry without it is checked with blake3.
+pub const FLAG_XXH3: u8 = 2;
+const KNOWN_FLAGS: u8 = FLAG_ZSTD | FLAG_XXH3;
+
+/// Payload bytes of one piece of the xxh3 sum (the last piece may be shorter).
+pub const SUM_PIECE: u64 = 4 << 20;
+/// The seed of the xxh3 over the pieces' digests.
+const DIGESTS_SEED: u64 = 0x6275_636b_6574_7333;
 
 const PAYLOAD_LEN_AT: usize = 32;
 const PAYLOAD_SUM_AT: usize = 128;
@@ -281,9 +297,100 @@ pub fn parse_header(prefix: &[u8]) -> Result<EntryHeader, Corrupt> {
 /// parse the header: at most this many.
 pub const MAX_HEADER_LEN: usize = HEADER_LEN + crate::backend::MAX_BACKEND_ID_LEN + u16::MAX as usize;
 
-/// The payload checksum of `payload`.
-pub fn payload_checksum(payload: &[u8]) -> [u8; 32] {
-    *blake3::hash(payload).as_bytes()
+/// The payload checksum of `payload` in an entry with `flags`: the piecewise xxh3 sum with [`FLAG_XXH3`], else
+/// blake3.
+pub fn payload_checksum(flags: u8, payload: &[u8]) -> [u8; 32] {
+    if flags & FLAG_XXH3 == 0 {
+        return *blake3::hash(payload).as_bytes();
+    }
+    let mut sum = PieceSum::new();
+    sum.update(payload);
+    sum.finish()
+}
+
+/// The piecewise xxh3 sum, fed in any number of slices: the payload is cut into pieces of [`SUM_PIECE`] bytes (the
+/// last may be shorter); piece `i` has the digest xxh3-128 with seed `i`; the sum is xxh3-128 (seeded) of the
+/// digests in order (16 bytes little-endian each) followed by the payload's length (u64 LE), stored as 16 bytes
+/// little-endian then 16 zero bytes. The pieces are independent, so a big payload is summed on several cores at
+/// once ([`piece_digest`], [`combine_pieces`]); the position of each piece and the length are bound in.
+pub struct PieceSum {
+    piece: Box<xxhash_rust::xxh3::Xxh3>,
+    in_piece: u64,
+    index: u64,
+    digests: Box<xxhash_rust::xxh3::Xxh3>,
+    len: u64,
+}
+
+impl Default for PieceSum {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PieceSum {
+    /// An empty sum.
+    pub fn new() -> Self {
+        PieceSum {
+            piece: Box::new(xxhash_rust::xxh3::Xxh3::with_seed(0)),
+            in_piece: 0,
+            index: 0,
+            digests: Box::new(xxhash_rust::xxh3::Xxh3::with_seed(DIGESTS_SEED)),
+            len: 0,
+        }
+    }
+
+    /// Adds the next payload bytes.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = (SUM_PIECE - self.in_piece).min(bytes.len() as u64) as usize;
+            let (now, later) = bytes.split_at(room);
+            self.piece.update(now);
+            self.in_piece += room as u64;
+            self.len += room as u64;
+            bytes = later;
+            if self.in_piece == SUM_PIECE {
+                self.end_piece();
+            }
+        }
+    }
+
+    fn end_piece(&mut self) {
+        self.digests.update(&self.piece.digest128().to_le_bytes());
+        self.index += 1;
+        *self.piece = xxhash_rust::xxh3::Xxh3::with_seed(self.index);
+        self.in_piece = 0;
+    }
+
+    /// The sum of every byte added.
+    pub fn finish(mut self) -> [u8; 32] {
+        if self.in_piece > 0 {
+            self.end_piece();
+        }
+        self.digests.update(&self.len.to_le_bytes());
+        stored(self.digests.digest128())
+    }
+}
+
+/// The digest of piece `index` (its bytes: all [`SUM_PIECE`] of them, or the payload's rest for the last).
+pub fn piece_digest(index: u64, piece: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128_with_seed(piece, index)
+}
+
+/// The piecewise xxh3 sum of a `len`-byte payload from its pieces' digests, in order.
+pub fn combine_pieces(len: u64, digests: impl IntoIterator<Item = u128>) -> [u8; 32] {
+    let mut h = xxhash_rust::xxh3::Xxh3::with_seed(DIGESTS_SEED);
+    for d in digests {
+        h.update(&d.to_le_bytes());
+    }
+    h.update(&len.to_le_bytes());
+    stored(h.digest128())
+}
+
+/// A 128-bit sum as the header's 32-byte field holds it.
+fn stored(sum: u128) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(&sum.to_le_bytes());
+    out
 }
 
 /// Checks a whole file: header (with its checksum), exact length and payload checksum. Returns the header and
@@ -301,7 +408,7 @@ pub fn verify(file: &[u8]) -> Result<(EntryHeader, usize), Corrupt> {
         });
     }
     let payload_at = header.header_len() as usize;
-    if payload_checksum(&file[payload_at..]) != header.payload_checksum {
+    if payload_checksum(header.flags, &file[payload_at..]) != header.payload_checksum {
         return Err(Corrupt::ChecksumMismatch);
     }
     Ok((header, payload_at))
@@ -374,8 +481,8 @@ pub(crate) fn build<E>(
     let payload_at = out.len();
     encode(&mut out)?;
     let payload_len = (out.len() - payload_at) as u64;
-    let sum = payload_checksum(&out[payload_at..]);
-    seal(&mut out[..payload_at], 0, payload_len, &sum);
+    let sum = payload_checksum(FLAG_XXH3, &out[payload_at..]);
+    seal(&mut out[..payload_at], FLAG_XXH3, payload_len, &sum);
     Ok((out, payload_at))
 }
 
@@ -474,5 +581,72 @@ mod tests {
         v1[..8].copy_from_slice(&MAGIC);
         v1[8] = 1;
         assert_eq!(parse_header(&v1), Err(Corrupt::UnsupportedVersion { version: 1 }));
+    }
+
+    /// The piecewise xxh3 sum is the same fed whole, in pieces of any size or piece by piece on its own cores
+    /// ([`piece_digest`] + [`combine_pieces`]), binds every byte, each piece's place and the length, and is not
+    /// blake3's.
+    #[test]
+    fn the_piecewise_sum_is_the_same_however_it_is_fed_and_binds_every_byte() {
+        let piece = SUM_PIECE as usize;
+        let data: Vec<u8> = (0..2 * piece + 12_345).map(|i| (i * 31 + i / 977) as u8).collect();
+        for len in [0, 1, 4095, piece - 1, piece, piece + 1, 2 * piece, data.len()] {
+            let bytes = &data[..len];
+            let whole = payload_checksum(FLAG_XXH3, bytes);
+            assert_eq!(whole[16..], [0u8; 16], "the second half is zero");
+            assert_ne!(whole, payload_checksum(0, bytes), "not blake3");
+            let by_pieces = combine_pieces(
+                len as u64,
+                bytes.chunks(piece).enumerate().map(|(i, p)| piece_digest(i as u64, p)),
+            );
+            assert_eq!(by_pieces, whole, "len {len}: by pieces");
+            for step in [1000, 65_536, piece - 7, piece + 3] {
+                let mut sum = PieceSum::new();
+                for part in bytes.chunks(step) {
+                    sum.update(part);
+                }
+                assert_eq!(sum.finish(), whole, "len {len}: fed in steps of {step}");
+            }
+        }
+        let full = payload_checksum(FLAG_XXH3, &data);
+        for at in [0, piece - 1, piece, 2 * piece + 12_344] {
+            let mut bad = data.clone();
+            bad[at] ^= 1;
+            assert_ne!(payload_checksum(FLAG_XXH3, &bad), full, "flip at {at}");
+        }
+        // Two pieces swapped, or a zero byte appended: another sum.
+        let mut swapped = data[piece..2 * piece].to_vec();
+        swapped.extend_from_slice(&data[..piece]);
+        assert_ne!(
+            payload_checksum(FLAG_XXH3, &swapped),
+            payload_checksum(FLAG_XXH3, &data[..2 * piece])
+        );
+        let mut longer = data.clone();
+        longer.push(0);
+        assert_ne!(payload_checksum(FLAG_XXH3, &longer), full);
+    }
+
+    /// This build writes the xxh3 sum, reads entries of either kind, and still refuses a flag it does not know.
+    #[test]
+    fn new_entries_carry_the_xxh3_flag_and_old_blake3_entries_still_verify() {
+        let file = sample(Some("f"));
+        let (header, payload_at) = verify(&file).expect("valid");
+        assert_eq!(header.flags & FLAG_XXH3, FLAG_XXH3);
+        // The same entry as an older build wrote it: flag clear, blake3 of the payload.
+        let mut old = file.clone();
+        let sum = payload_checksum(0, &old[payload_at..]);
+        let flags = old[10] & !FLAG_XXH3;
+        seal(&mut old[..payload_at], flags, header.payload_len, &sum);
+        let (old_header, _) = verify(&old).expect("a blake3 entry is still valid");
+        assert_eq!(old_header.flags & FLAG_XXH3, 0);
+        // Its blake3 sum under the xxh3 flag (or the reverse) is a mismatch, not a pass.
+        let mut mixed = file.clone();
+        seal(&mut mixed[..payload_at], FLAG_XXH3, header.payload_len, &sum);
+        assert!(matches!(verify(&mixed), Err(Corrupt::ChecksumMismatch)));
+        // An unknown flag bit: a damaged header.
+        let mut unknown = file.clone();
+        let own = payload_checksum(FLAG_XXH3, &unknown[payload_at..]);
+        seal(&mut unknown[..payload_at], FLAG_XXH3 | 4, header.payload_len, &own);
+        assert!(matches!(verify(&unknown), Err(Corrupt::BadHeader { field: "flags" })));
     }
 }

@@ -295,7 +295,8 @@ pub(crate) struct EntryWriter<'a> {
 struct Spill {
     tmp: TempEntry,
     header: Vec<u8>,
-    hasher: BlockHasher,
+    /// The piecewise xxh3 sum (`entry::FLAG_XXH3`): fast enough to run beside the writes on this thread.
+    sum: crate::entry::PieceSum,
     payload_len: u64,
 }
 
@@ -330,8 +331,8 @@ impl<'a> EntryWriter<'a> {
             Ok(t) => t,
             Err(e) => return Err(self.fail(e)),
         };
-        let mut hasher = BlockHasher::new(blake3::Hasher::new(), HASH_HELPER_AFTER);
-        hasher.update(&self.buf[self.payload_at..]);
+        let mut sum = crate::entry::PieceSum::new();
+        sum.update(&self.buf[self.payload_at..]);
         let r = tmp.file().write_all(&self.buf);
         if let Err(e) = tmp.check(r) {
             return Err(self.fail(e));
@@ -342,7 +343,7 @@ impl<'a> EntryWriter<'a> {
         self.spill = Some(Spill {
             tmp,
             header,
-            hasher,
+            sum,
             payload_len,
         });
         Ok(())
@@ -355,9 +356,8 @@ impl<'a> EntryWriter<'a> {
         };
         spill.payload_len += self.buf.len() as u64;
         let r = spill.tmp.file().write_all(&self.buf);
-        // Written, then handed to the hasher (a helper thread past HASH_HELPER_AFTER, hashing it while the encoder
-        // fills the next buffer); an emptied buffer comes back.
-        self.buf = spill.hasher.update_owned(std::mem::take(&mut self.buf));
+        spill.sum.update(&self.buf);
+        self.buf.clear();
         match spill.tmp.check(r) {
             Ok(()) => Ok(()),
             Err(e) => Err(self.fail(e)),
@@ -367,6 +367,7 @@ impl<'a> EntryWriter<'a> {
     /// Seals the entry (flags, payload length and checksums). A small one is returned as bytes; a streamed one gets
     /// its real header and is renamed into place.
     pub(crate) fn finish(mut self, flags: u8, durability: Durability) -> Result<Written> {
+        let flags = flags | crate::entry::FLAG_XXH3;
         if let Err(e) = self.flush_spill() {
             let path = self.entries.to_path_buf();
             return Err(self.failed.take().unwrap_or_else(|| Error::io("write", path, e)));
@@ -374,18 +375,11 @@ impl<'a> EntryWriter<'a> {
         let Some(mut spill) = self.spill.take() else {
             let payload_at = self.payload_at;
             let payload_len = (self.buf.len() - payload_at) as u64;
-            let sum = crate::entry::payload_checksum(&self.buf[payload_at..]);
+            let sum = crate::entry::payload_checksum(flags, &self.buf[payload_at..]);
             crate::entry::seal(&mut self.buf[..payload_at], flags, payload_len, &sum);
             return Ok(Written::Bytes(std::mem::take(&mut self.buf)));
         };
-        let Some(sum) = spill.hasher.finalize() else {
-            let path = self.entries.to_path_buf();
-            return Err(Error::io(
-                "hash",
-                path,
-                io::Error::other("the payload's hashing thread stopped before the end of the payload"),
-            ));
-        };
+        let sum = std::mem::take(&mut spill.sum).finish();
         crate::entry::seal(&mut spill.header, flags, spill.payload_len, &sum);
         let file_len = spill.header.len() as u64 + spill.payload_len;
         let file = spill.tmp.file();
@@ -415,7 +409,7 @@ impl Write for EntryWriter<'_> {
             let Some(spill) = self.spill.as_mut() else {
                 return Ok(0);
             };
-            spill.hasher.update(data);
+            spill.sum.update(data);
             spill.payload_len += data.len() as u64;
             let r = spill.tmp.file().write_all(data);
             if let Err(e) = spill.tmp.check(r) {
@@ -557,11 +551,17 @@ impl Write for PayloadWriter<'_> {
     }
 }
 
-/// A reader that hashes (blake3) and counts every byte read through it: a streamed payload is verified as it is
-/// decoded.
+/// The payload checksum of a streamed load, as the entry's flags say: the piecewise xxh3 sum on this thread, or, for
+/// an entry written before it, blake3 (on a helper thread past [`HASH_HELPER_AFTER`]).
+enum PayloadSum {
+    Xxh3(crate::entry::PieceSum),
+    Blake3(Box<BlockHasher>),
+}
+
+/// A reader that checksums and counts every byte read through it: a streamed payload is verified as it is decoded.
 pub(crate) struct HashingReader<R> {
     inner: R,
-    hasher: BlockHasher,
+    hasher: PayloadSum,
     count: u64,
     /// The first I/O error met (the decoder may hide it behind its own error).
     error: Option<io::ErrorKind>,
@@ -570,10 +570,16 @@ pub(crate) struct HashingReader<R> {
 }
 
 impl<R: Read> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
+    /// A reader of the payload of an entry with `flags` (they choose the checksum).
+    pub(crate) fn new(inner: R, flags: u8) -> Self {
+        let hasher = if flags & crate::entry::FLAG_XXH3 != 0 {
+            PayloadSum::Xxh3(crate::entry::PieceSum::new())
+        } else {
+            PayloadSum::Blake3(Box::new(BlockHasher::new(blake3::Hasher::new(), HASH_HELPER_AFTER)))
+        };
         HashingReader {
             inner,
-            hasher: BlockHasher::new(blake3::Hasher::new(), HASH_HELPER_AFTER),
+            hasher,
             count: 0,
             error: None,
             spare: Vec::new(),
@@ -602,7 +608,13 @@ impl<R: Read> HashingReader<R> {
         block.truncate(filled);
         take(&block);
         self.count += filled as u64;
-        self.spare = self.hasher.update_owned_keep(block);
+        self.spare = match &mut self.hasher {
+            PayloadSum::Xxh3(sum) => {
+                sum.update(&block);
+                block
+            }
+            PayloadSum::Blake3(h) => h.update_owned_keep(block),
+        };
         Ok(filled)
     }
 
@@ -614,7 +626,11 @@ impl<R: Read> HashingReader<R> {
     /// Bytes read so far, the payload checksum of them (`None` if the hashing thread failed: not a match), and the
     /// I/O error met, if any.
     pub(crate) fn finish(self) -> (u64, Option<[u8; 32]>, Option<io::ErrorKind>) {
-        (self.count, self.hasher.finalize(), self.error)
+        let sum = match self.hasher {
+            PayloadSum::Xxh3(sum) => Some(sum.finish()),
+            PayloadSum::Blake3(h) => (*h).finalize(),
+        };
+        (self.count, sum, self.error)
     }
 }
 
@@ -622,7 +638,10 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.inner.read(buf) {
             Ok(n) => {
-                self.hasher.update(&buf[..n]);
+                match &mut self.hasher {
+                    PayloadSum::Xxh3(sum) => sum.update(&buf[..n]),
+                    PayloadSum::Blake3(h) => h.update(&buf[..n]),
+                }
                 self.count += n as u64;
                 Ok(n)
             }

@@ -178,26 +178,28 @@ mod tests {
         );
         let mut bytes = Vec::new();
         backend.encode(&value, &mut bytes).expect("encodes");
-        let mut src = HashingReader::new(&bytes[..]);
-        let got: Vec<T> = decode::<Vec<T>, _>(&backend, &mut src, bytes.len() as u64)
-            .expect("reads")
-            .expect("decodes");
-        // Bit for bit (NaN payloads too): the decoded value encodes to the same bytes.
-        let mut again = Vec::new();
-        backend.encode(&got, &mut again).expect("encodes");
-        assert!(
-            again == bytes && got.len() == value.len(),
-            "{}",
-            std::any::type_name::<T>()
-        );
-        let (count, sum, err) = src.finish();
-        assert_eq!(count, bytes.len() as u64, "every byte read");
-        assert_eq!(
-            sum,
-            Some(*blake3::hash(&bytes).as_bytes()),
-            "every byte hashed, in order"
-        );
-        assert_eq!(err, None);
+        for flags in [crate::entry::FLAG_XXH3, 0] {
+            let mut src = HashingReader::new(&bytes[..], flags);
+            let got: Vec<T> = decode::<Vec<T>, _>(&backend, &mut src, bytes.len() as u64)
+                .expect("reads")
+                .expect("decodes");
+            // Bit for bit (NaN payloads too): the decoded value encodes to the same bytes.
+            let mut again = Vec::new();
+            backend.encode(&got, &mut again).expect("encodes");
+            assert!(
+                again == bytes && got.len() == value.len(),
+                "{}",
+                std::any::type_name::<T>()
+            );
+            let (count, sum, err) = src.finish();
+            assert_eq!(count, bytes.len() as u64, "every byte read");
+            assert_eq!(
+                sum,
+                Some(crate::entry::payload_checksum(flags, &bytes)),
+                "every byte checksummed, in order (flags {flags})"
+            );
+            assert_eq!(err, None);
+        }
     }
 
     #[test]
@@ -240,14 +242,14 @@ mod tests {
         for (cut, extra) in [(8usize, 0usize), (0, 8), (bytes.len(), 0)] {
             let mut b = bytes[..bytes.len() - cut].to_vec();
             b.extend(std::iter::repeat_n(0u8, extra));
-            let mut src = HashingReader::new(&b[..]);
+            let mut src = HashingReader::new(&b[..], crate::entry::FLAG_XXH3);
             let r = decode::<Vec<f64>, _>(&backend, &mut src, b.len() as u64).expect("reads");
             assert!(r.is_err(), "cut {cut}, extra {extra}");
         }
         // A declared length far beyond the payload allocates nothing and fails.
         let mut b = Vec::new();
         backend.encode(&u64::MAX, &mut b).expect("encodes");
-        let mut src = HashingReader::new(&b[..]);
+        let mut src = HashingReader::new(&b[..], crate::entry::FLAG_XXH3);
         let r = decode::<Vec<f64>, _>(&backend, &mut src, b.len() as u64).expect("reads");
         assert!(r.is_err());
     }

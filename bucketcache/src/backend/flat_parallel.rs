@@ -1,9 +1,10 @@
 //! A big flat vector (`flat.rs`) loaded by every core at once. The vector is allocated zeroed at its final length;
-//! its bytes (little-endian elements are their own bytes) are cut into pieces of [`PIECE`] payload bytes, each a
-//! subtree of blake3's tree, and each core takes pieces in turn: it reads its piece with positioned reads straight
-//! into the piece's place in the vector, hashing each block while it is in the cache. The pieces' chaining values
-//! are then merged in order into the payload checksum, which the caller compares as for any entry: a corrupt entry
-//! is still a miss, the value dropped.
+//! its bytes (little-endian elements are their own bytes) are cut into pieces of [`PIECE`] payload bytes, the pieces
+//! of the entry's checksum (the piecewise xxh3 sum, `entry::FLAG_XXH3`; or, for an entry written before it, each an
+//! aligned subtree of blake3's tree), and each core takes pieces in turn: it reads its piece with positioned reads
+//! straight into the piece's place in the vector, checksumming each block while it is in the cache. The pieces'
+//! digests are then combined in order into the payload checksum, which the caller compares as for any entry: a
+//! corrupt entry is still a miss, the value dropped.
 //!
 //! Why: one thread loading a 256 MiB `Vec<f64>` spends most of its time on the first touch of the vector's pages
 //! (the kernel zeroes each 4 KiB page) and on copying from the page cache, with the checksum on a helper beside it.
@@ -18,7 +19,7 @@ use std::fs::File;
 use std::io;
 use std::sync::Mutex;
 
-use blake3::hazmat::ChainingValue;
+use blake3::hazmat::{ChainingValue, HasherExt};
 
 use super::flat::{declared_count, into_v, prefix_len, Elem};
 use super::BincodeBackend;
@@ -28,9 +29,10 @@ use crate::tree_hash::{CvStack, TreeMode};
 /// Payload bytes from which a flat vector is loaded in parallel.
 const PARALLEL_FROM: u64 = 16 << 20;
 
-/// Bytes of one piece: a power of two of blake3 chunks (so an aligned subtree), small enough that the cores finish
-/// together.
-const PIECE: u64 = 4 << 20;
+/// Bytes of one piece: the xxh3 sum's piece, and a power of two of blake3 chunks (so an aligned subtree); small
+/// enough that the cores finish together.
+const PIECE: u64 = crate::entry::SUM_PIECE;
+const _: () = assert!(PIECE.is_power_of_two() && PIECE.is_multiple_of(blake3::CHUNK_LEN as u64));
 
 /// Bytes read (and then hashed, while they are in the cache) at once within a piece.
 const BLOCK: usize = 256 << 10;
@@ -58,7 +60,9 @@ pub(crate) fn load<V: 'static>(
     file: &File,
     payload_at: u64,
     len: u64,
+    flags: u8,
 ) -> io::Result<Option<Loaded<V>>> {
+    let xxh3 = flags & crate::entry::FLAG_XXH3 != 0;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
@@ -69,7 +73,7 @@ pub(crate) fn load<V: 'static>(
     macro_rules! dispatch {
         ($($e:ty),*) => {$(
             if std::any::TypeId::of::<V>() == std::any::TypeId::of::<Vec<$e>>() {
-                let Some(loaded) = load_vec::<$e>(backend, file, payload_at, len, threads)? else {
+                let Some(loaded) = load_vec::<$e>(backend, file, payload_at, len, threads, xxh3)? else {
                     return Ok(None);
                 };
                 return Ok(Some(Loaded {
@@ -94,10 +98,18 @@ struct Piece<'a> {
     out: &'a mut [u8],
 }
 
+/// A piece's part of the payload checksum.
+enum Digest {
+    /// Its xxh3 digest.
+    Xxh3(u128),
+    /// Its chaining value as a blake3 subtree.
+    Blake3(ChainingValue),
+}
+
 /// What reading one piece found.
 enum PieceRead {
-    /// Its chaining value.
-    Hashed(ChainingValue),
+    /// Its digest.
+    Hashed(Digest),
     /// The file ends inside it.
     Short,
     /// The length prefix is not the one the vector was sized by: the file changed while it was read.
@@ -110,6 +122,7 @@ fn load_vec<T: Elem>(
     payload_at: u64,
     len: u64,
     threads: usize,
+    xxh3: bool,
 ) -> io::Result<Option<Loaded<Vec<T>>>> {
     let fixint = backend.config().fixed_int_encoding;
     let mut prefix = [0u8; 17];
@@ -163,7 +176,7 @@ fn load_vec<T: Elem>(
             let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some(piece) = next else { break };
             let index = piece.index;
-            done.push((index, load_piece(file, payload_at, &prefix[..p], piece)));
+            done.push((index, load_piece(file, payload_at, &prefix[..p], piece, xxh3)));
         }
         done
     };
@@ -191,10 +204,12 @@ fn load_vec<T: Elem>(
 
     let grew = read_at(file, &mut [0u8; 1], payload_at + len)? > 0;
     let mut stack = CvStack::new(TreeMode::Hash);
+    let mut digests = Vec::with_capacity(if xxh3 { n_pieces } else { 0 });
     for (i, r) in results {
         let piece_len = PIECE.min(len - i as u64 * PIECE);
         match r? {
-            PieceRead::Hashed(cv) => stack.push(cv, piece_len.div_ceil(blake3::CHUNK_LEN as u64)),
+            PieceRead::Hashed(Digest::Xxh3(d)) => digests.push(d),
+            PieceRead::Hashed(Digest::Blake3(cv)) => stack.push(cv, piece_len.div_ceil(blake3::CHUNK_LEN as u64)),
             PieceRead::Short => {
                 // The file is shorter than its header says: a length mismatch for the caller, with what it holds.
                 let holds = file.metadata()?.len().saturating_sub(payload_at);
@@ -216,9 +231,14 @@ fn load_vec<T: Elem>(
             }
         }
     }
+    let sum = if xxh3 {
+        (digests.len() == n_pieces).then(|| crate::entry::combine_pieces(len, digests))
+    } else {
+        stack.root()
+    };
     Ok(Some(Loaded {
         decoded: Ok(out),
-        sum: stack.root(),
+        sum,
         read: len,
         grew,
     }))
@@ -226,8 +246,12 @@ fn load_vec<T: Elem>(
 
 /// Reads one piece into its place and hashes it, block by block while the block is in the cache. The first piece
 /// reads the length prefix again and checks it is the one the vector was sized by.
-fn load_piece(file: &File, payload_at: u64, prefix: &[u8], piece: Piece<'_>) -> io::Result<PieceRead> {
-    let mut h = TreeMode::Hash.hasher_at(piece.start);
+fn load_piece(file: &File, payload_at: u64, prefix: &[u8], piece: Piece<'_>, xxh3: bool) -> io::Result<PieceRead> {
+    let mut h = if xxh3 {
+        PieceHash::Xxh3(Box::new(xxhash_rust::xxh3::Xxh3::with_seed(piece.start / PIECE)))
+    } else {
+        PieceHash::Blake3(Box::new(TreeMode::Hash.hasher_at(piece.start)))
+    };
     let mut at = piece.start;
     if piece.start == 0 {
         let mut again = [0u8; 17];
@@ -249,7 +273,27 @@ fn load_piece(file: &File, payload_at: u64, prefix: &[u8], piece: Piece<'_>) -> 
         at += block.len() as u64;
     }
     debug_assert_eq!(at, piece.end);
-    Ok(PieceRead::Hashed(blake3::hazmat::HasherExt::finalize_non_root(&h)))
+    Ok(PieceRead::Hashed(match h {
+        PieceHash::Xxh3(x) => Digest::Xxh3(x.digest128()),
+        PieceHash::Blake3(b) => Digest::Blake3(b.finalize_non_root()),
+    }))
+}
+
+/// A piece's checksum while it is read.
+enum PieceHash {
+    Xxh3(Box<xxhash_rust::xxh3::Xxh3>),
+    Blake3(Box<blake3::Hasher>),
+}
+
+impl PieceHash {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            PieceHash::Xxh3(x) => x.update(bytes),
+            PieceHash::Blake3(b) => {
+                b.update(bytes);
+            }
+        }
+    }
 }
 
 /// `Some(())` when read, `None` for a file that ends early, the error otherwise.
@@ -286,6 +330,7 @@ fn read_at(_: &File, _: &mut [u8], _: u64) -> io::Result<usize> {
 mod tests {
     use super::*;
     use crate::backend::{Backend, BincodeConfig};
+    use crate::entry::{payload_checksum, FLAG_XXH3};
     use std::io::Write;
 
     /// A file of `junk` bytes then the payload of `value`; the payload.
@@ -302,26 +347,33 @@ mod tests {
     where
         T: Elem + serde::Serialize + PartialEq + std::fmt::Debug,
     {
-        let name = std::any::type_name::<T>();
-        let (file, payload) = entry_file(&backend, &value, 100);
+        // This build's checksum, and blake3 for an entry written before it.
+        for flags in [FLAG_XXH3, 0] {
+            check_with(backend, &value, flags);
+        }
+    }
+
+    fn check_with<T>(backend: BincodeBackend, value: &Vec<T>, flags: u8)
+    where
+        T: Elem + serde::Serialize + PartialEq + std::fmt::Debug,
+    {
+        let name = format!("{} (flags {flags})", std::any::type_name::<T>());
+        let (file, payload) = entry_file(&backend, value, 100);
         let len = payload.len() as u64;
-        let loaded = load::<Vec<T>>(&backend, &file, 100, len)
+        let want = payload_checksum(flags, &payload);
+        let loaded = load::<Vec<T>>(&backend, &file, 100, len, flags)
             .expect("reads")
             .expect("a big flat payload is loaded in parallel");
         let got = loaded.decoded.expect("decodes");
-        assert!(got == value, "{name}: the values");
-        assert_eq!(
-            loaded.sum,
-            Some(*blake3::hash(&payload).as_bytes()),
-            "{name}: the checksum"
-        );
+        assert!(got == *value, "{name}: the values");
+        assert_eq!(loaded.sum, Some(want), "{name}: the checksum");
         assert_eq!((loaded.read, loaded.grew), (len, false), "{name}");
 
         // One more byte in the file: it grew.
-        let (file, _) = entry_file(&backend, &value, 100);
+        let (file, _) = entry_file(&backend, value, 100);
         (&file).write_all(&[1]).expect("write");
         assert!(
-            load::<Vec<T>>(&backend, &file, 100, len)
+            load::<Vec<T>>(&backend, &file, 100, len, flags)
                 .expect("reads")
                 .expect("loaded")
                 .grew
@@ -334,19 +386,19 @@ mod tests {
             100 + 2 * PIECE as usize + 3,
             100 + payload.len() - 1,
         ] {
-            let (file, _) = entry_file(&backend, &value, 100);
+            let (file, _) = entry_file(&backend, value, 100);
             file.write_all_at(&[payload[at - 100] ^ 0x20], at as u64)
                 .expect("write");
-            let l = load::<Vec<T>>(&backend, &file, 100, len)
+            let l = load::<Vec<T>>(&backend, &file, 100, len, flags)
                 .expect("reads")
                 .expect("loaded");
-            assert_ne!(l.sum, Some(*blake3::hash(&payload).as_bytes()), "{name}: flip at {at}");
+            assert_ne!(l.sum, Some(want), "{name}: flip at {at}");
         }
 
         // Cut short inside the last piece: fewer bytes read than the payload.
-        let (file, _) = entry_file(&backend, &value, 100);
+        let (file, _) = entry_file(&backend, value, 100);
         file.set_len(100 + len - 3).expect("truncate");
-        let l = load::<Vec<T>>(&backend, &file, 100, len)
+        let l = load::<Vec<T>>(&backend, &file, 100, len, flags)
             .expect("reads")
             .expect("loaded");
         assert!(l.read < len && l.sum.is_none(), "{name}: truncated");
@@ -389,7 +441,7 @@ mod tests {
         let mut sized_by = payload[..p].to_vec();
         sized_by[p - 1] ^= 1;
         assert!(matches!(
-            load_piece(&file, 0, &sized_by, piece).expect("reads"),
+            load_piece(&file, 0, &sized_by, piece, true).expect("reads"),
             PieceRead::Changed
         ));
     }
@@ -398,12 +450,12 @@ mod tests {
     fn small_payloads_and_mismatched_lengths_are_left_to_the_sequential_path() {
         let backend = BincodeBackend::new();
         let (file, payload) = entry_file(&backend, &vec![1.5f64; 1000], 0);
-        assert!(load::<Vec<f64>>(&backend, &file, 0, payload.len() as u64)
+        assert!(load::<Vec<f64>>(&backend, &file, 0, payload.len() as u64, FLAG_XXH3)
             .expect("reads")
             .is_none());
         // A `Vec<u8>` payload read as `Vec<f64>`: its declared count is not the payload's length in f64s.
         let (file, payload) = entry_file(&backend, &vec![7u8; 17 << 20], 0);
-        assert!(load::<Vec<f64>>(&backend, &file, 0, payload.len() as u64)
+        assert!(load::<Vec<f64>>(&backend, &file, 0, payload.len() as u64, FLAG_XXH3)
             .expect("reads")
             .is_none());
     }
