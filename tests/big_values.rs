@@ -421,11 +421,16 @@ mod zstd {
             Some(&large[..])
         );
         assert_eq!(bucket.get::<Vec<u8>>("tiny").expect("get"), Some(tiny));
+        use bucketcache::entry::{FLAG_XXH3, FLAG_ZSTD};
         let (flags, len) = flags_and_len(&bucket, "large");
-        assert_eq!(flags, bucketcache::entry::FLAG_ZSTD);
+        assert_eq!(flags, FLAG_ZSTD | FLAG_XXH3);
         assert!(len < 1 << 20, "3 Mi small integers compress: {len} bytes");
-        assert_eq!(flags_and_len(&bucket, "small").0, bucketcache::entry::FLAG_ZSTD);
-        assert_eq!(flags_and_len(&bucket, "tiny").0, 0, "under min_bytes: stored plain");
+        assert_eq!(flags_and_len(&bucket, "small").0, FLAG_ZSTD | FLAG_XXH3);
+        assert_eq!(
+            flags_and_len(&bucket, "tiny").0,
+            FLAG_XXH3,
+            "under min_bytes: stored plain"
+        );
         // Another type: a decode error, not a wrong value.
         assert!(matches!(
             bucket.get::<Vec<String>>("large"),

@@ -1186,7 +1186,11 @@ impl<B: Backend, K: KeyMaker> Bucket<B, K> {
     /// After an entry reached its file: the memory tier keeps the typed value (else the file's bytes, when given),
     /// unless the entry is too large for it (then an older value there is dropped), and the size bound counts it.
     fn settle(&self, meta: PendingMeta, file_len: u64, file: Option<Vec<u8>>, typed: Option<AnyValue>) -> Stored {
-        let file = if typed.is_some() || meta.flags != 0 { None } else { file };
+        let file = if typed.is_some() || meta.flags & entry::FLAG_ZSTD != 0 {
+            None
+        } else {
+            file
+        };
         if self.memory.admits(file_len) && (typed.is_some() || file.is_some()) {
             let entry = MemEntry {
                 file_len,

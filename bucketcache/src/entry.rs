@@ -303,9 +303,14 @@ pub fn payload_checksum(flags: u8, payload: &[u8]) -> [u8; 32] {
     if flags & FLAG_XXH3 == 0 {
         return *blake3::hash(payload).as_bytes();
     }
-    let mut sum = PieceSum::new();
-    sum.update(payload);
-    sum.finish()
+    // One shot: no streaming state to allocate (the sum is the same, see `PieceSum`).
+    combine_pieces(
+        payload.len() as u64,
+        payload
+            .chunks(SUM_PIECE as usize)
+            .enumerate()
+            .map(|(i, piece)| piece_digest(i as u64, piece)),
+    )
 }
 
 /// The piecewise xxh3 sum, fed in any number of slices: the payload is cut into pieces of [`SUM_PIECE`] bytes (the

@@ -369,7 +369,9 @@
 //! directory copied or moved to another path, or to another machine running the same build, still hits.
 
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+// The one `unsafe` call (an madvise, `huge_pages.rs`) is behind the `hugepages` feature; without it, none at all.
+#![cfg_attr(not(feature = "hugepages"), forbid(unsafe_code))]
+#![cfg_attr(feature = "hugepages", deny(unsafe_code))]
 #![deny(clippy::unwrap_used)]
 
 mod arg_value;
@@ -391,6 +393,7 @@ mod error;
 mod fingerprint;
 mod flight;
 pub mod freshness;
+mod huge_pages;
 mod key;
 pub mod lock;
 mod memory;

@@ -150,6 +150,8 @@ fn load_vec<T: Elem>(
     }
     drop(probe);
     let mut out = vec![T::ZERO; count];
+    // Allocated zeroed and not yet touched: the pages can still be huge ones.
+    crate::huge_pages::advise(&mut out);
 
     // Each piece's bytes go to their place in the vector (little-endian elements are their own bytes).
     let mut pieces = Vec::new();
