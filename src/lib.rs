@@ -81,8 +81,40 @@ pub mod fixtures {
 pub mod forge {
     /// Size of the fixed header.
     pub const HEADER_LEN: usize = 176;
-    /// The format version this build writes.
+    /// The format version of a blake3-checksummed entry (format 2, which this build still reads).
     pub const FORMAT_VERSION: u16 = 2;
+    /// The format version this build writes: format 2's layout with the piecewise xxh3 payload checksum.
+    pub const FORMAT_VERSION_XXH3: u16 = 3;
+    /// The flag bit of the xxh3 payload checksum.
+    pub const FLAG_XXH3: u8 = 2;
+    /// Bytes of one piece of the xxh3 sum.
+    const SUM_PIECE: usize = 4 << 20;
+    /// The seed of the xxh3 over the pieces' digests.
+    const DIGESTS_SEED: u64 = 0x6275_636b_6574_7333;
+
+    /// The piecewise xxh3 sum of `payload` as the format documents it (`bucketcache::entry::PieceSum`): xxh3-128 of
+    /// each 4 MiB piece seeded with its index, then xxh3-128 (seeded) of the digests, little-endian, and the
+    /// payload's length as u64 LE; 16 bytes LE, then 16 zero bytes. Written here from the description, not with
+    /// the crate's code, so a test of the crate against it checks both.
+    pub fn xxh3_sum(payload: &[u8]) -> [u8; 32] {
+        let mut list = Vec::new();
+        for (i, piece) in payload.chunks(SUM_PIECE).enumerate() {
+            list.extend_from_slice(&xxhash_rust::xxh3::xxh3_128_with_seed(piece, i as u64).to_le_bytes());
+        }
+        list.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        let mut out = [0u8; 32];
+        out[..16].copy_from_slice(&xxhash_rust::xxh3::xxh3_128_with_seed(&list, DIGESTS_SEED).to_le_bytes());
+        out
+    }
+
+    /// A format-3 entry file (the xxh3 payload checksum, as this build writes) for `key` whose payload is
+    /// `payload`.
+    pub fn entry_xxh3(key: &[u8; 32], backend: &str, payload: &[u8]) -> Vec<u8> {
+        let mut file = entry(FORMAT_VERSION_XXH3, key, backend, payload);
+        file[10] |= FLAG_XXH3;
+        seal(&mut file);
+        file
+    }
 
     /// An entry file (format version `version`) for `key` whose payload is `payload`, with valid checksums.
     pub fn entry(version: u16, key: &[u8; 32], backend: &str, payload: &[u8]) -> Vec<u8> {
@@ -110,8 +142,12 @@ pub mod forge {
     pub fn seal(file: &mut [u8]) {
         let var_end =
             (HEADER_LEN + file[11] as usize + u16::from_le_bytes([file[12], file[13]]) as usize).min(file.len());
-        // The checksum the header's flags name (the xxh3 sum, or blake3 for a file as an older build wrote it).
-        let payload_sum = bucketcache::entry::payload_checksum(file[10], &file[var_end..]);
+        // The checksum the header's flags name: the xxh3 sum, or blake3 (format 2).
+        let payload_sum = if file[10] & FLAG_XXH3 != 0 {
+            xxh3_sum(&file[var_end..])
+        } else {
+            *blake3::hash(&file[var_end..]).as_bytes()
+        };
         file[128..160].copy_from_slice(&payload_sum);
         let mut h = blake3::Hasher::new();
         h.update(&file[..160]);

@@ -345,6 +345,49 @@ fn a_flat_vector_loaded_across_cores_is_exact_and_a_damaged_one_is_a_miss() {
     assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(&value[..]));
 }
 
+/// Entry files written from the documented format by the forge (not by the crate's writer): format 3 (the
+/// piecewise xxh3 checksum) and format 2 (blake3, as earlier builds wrote), small, streamed and big enough to be
+/// loaded across cores. Each is a hit with its value; one flipped payload byte makes it a miss.
+#[test]
+fn forged_format_3_and_format_2_entries_are_read_and_checked() {
+    use bucketcache::Backend;
+    use bucketcache_suite::forge;
+    let _s = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket = Bucket::builder(dir.path()).memory_max_bytes(0).build().expect("bucket");
+    let key = bucket.key_hash("k").expect("hash");
+    let path = bucket.entry_path(&key);
+    std::fs::create_dir_all(path.parent().expect("fan-out")).expect("mkdir");
+    for n in [10usize, (9 * MIB) / 8, (20 * MIB) / 8 + 3] {
+        let value: Vec<f64> = (0..n).map(|i| i as f64 * 0.5 - 3.0).collect();
+        let mut payload = Vec::new();
+        bucket.backend().encode(&value, &mut payload).expect("encode");
+        let id = bucket.backend().id();
+        for (format, file) in [
+            (3, forge::entry_xxh3(key.as_bytes(), id, &payload)),
+            (2, forge::entry(forge::FORMAT_VERSION, key.as_bytes(), id, &payload)),
+        ] {
+            std::fs::write(&path, &file).expect("write");
+            bucket.unload_all();
+            assert_eq!(
+                bucket.get::<Vec<f64>>("k").expect("get").as_deref(),
+                Some(&value[..]),
+                "format {format}, {n} floats"
+            );
+            let mut bad = file.clone();
+            let at = file.len() - payload.len() / 2;
+            bad[at] ^= 0x40;
+            std::fs::write(&path, &bad).expect("write");
+            bucket.unload_all();
+            assert_eq!(
+                bucket.get::<Vec<f64>>("k").expect("a damaged entry is a miss"),
+                None,
+                "format {format}, {n} floats, a flipped byte"
+            );
+        }
+    }
+}
+
 /// Payload sizes around each switch of the write and read paths: in memory up to 1 MiB, streamed past it, the
 /// checksum on a helper thread past 4 MiB, and the 1 MiB stream buffer's boundaries. `serde_bytes` makes the payload
 /// the bytes plus a short length prefix.

@@ -164,7 +164,7 @@ where
         &format!("{id}: a valid magic and version, then garbage"),
     );
     // Forged files with valid checksums: other format versions, other backends' ids on this payload.
-    for version in [0u16, 1, 3, 0x0100, u16::MAX] {
+    for version in [0u16, 1, 4, 0x0100, u16::MAX] {
         m.file(&reforge(&good, version, id), &format!("{id}: format version {version}"));
     }
     for other in ["bincode2", "bincode2-fixint", "json", "msgpack", "x"] {

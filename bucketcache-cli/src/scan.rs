@@ -49,7 +49,7 @@ pub struct Item {
 pub enum Depth {
     /// The header only: cheap, catches truncation and foreign files, not bit rot in the payload.
     Headers,
-    /// Every byte, checking the blake3 checksum.
+    /// Every byte, checking the payload checksum.
     Checksums,
 }
 

@@ -1,9 +1,9 @@
-//! The entry file format (version 2): a fixed header, two short strings, the payload.
+//! The entry file format (version 3; version 2 is read too): a fixed header, two short strings, the payload.
 //!
 //! ```text
 //! offset size  field
 //!  0      8    magic            b"BKTCACHE"
-//!  8      2    format version   u16 LE (= 2)
+//!  8      2    format version   u16 LE (= 3; a version-2 entry, written before the xxh3 checksum, is read too)
 //! 10      1    flags            bit 0 (FLAG_ZSTD): the payload is a zstd frame followed by the value's
 //!                               encoded length (u64 LE); bit 1 (FLAG_XXH3): the payload checksum is the
 //!                               piecewise xxh3 sum, not blake3; other bits 0
@@ -31,10 +31,11 @@
 //! [`Corrupt`], which readers treat as a miss.
 //!
 //! The payload checksum guards against accidental damage (bit rot, torn or truncated files), not an adversary:
-//! anyone who can write the directory can recompute any checksum. So new entries carry the piecewise xxh3 sum
-//! (FLAG_XXH3), several times faster to compute than blake3 and computed piece by piece on every core for a big
-//! load; entries written before it (blake3, flag clear) are still read. A build that predates the flag reads a new
-//! entry as a miss (an unknown flag is a damaged header) and recomputes it. Keys and header checksums stay blake3.
+//! anyone who can write the directory can recompute any checksum. So new entries (version 3) carry the piecewise
+//! xxh3 sum (FLAG_XXH3), several times faster to compute than blake3 and computed piece by piece on every core for a
+//! big load; version-2 entries (blake3, flag clear) are still read, so upgrading recomputes nothing. A build of
+//! version 2 reads a version-3 entry as another version: a miss, the file kept (never pruned as damaged), and its
+//! own write replaces it. Keys and header checksums stay blake3.
 //!
 //! Version 1 (104-byte header, one checksum over the file) lived in `entries-v1/`; this build reads and writes
 //! `entries-v2/` only, so an old build never sees a version-2 file and this build ignores version-1 files (they
@@ -46,8 +47,12 @@ use crate::key::KeyHash;
 
 /// The first eight bytes of every entry file.
 pub const MAGIC: [u8; 8] = *b"BKTCACHE";
-/// The entry format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+/// The entry format version this crate writes. Version 3 is version 2 with the xxh3 payload checksum
+/// ([`FLAG_XXH3`], set on every version-3 entry): the number changed so that a build of version 2, which refuses other
+/// versions but would treat an unknown flag as damage (and prune such files), keeps and ignores the new entries.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest entry format version this crate reads (the layout is the same; the flags say the checksum).
+pub const OLDEST_READ_VERSION: u16 = 2;
 /// Size of the fixed part of the header.
 pub const HEADER_LEN: usize = 176;
 /// `expires at` value meaning "never".
@@ -78,9 +83,9 @@ const HEADER_SUM_LEN: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EntryHeader {
-    /// The format version (always [`FORMAT_VERSION`] for a parsed header).
+    /// The format version (from [`OLDEST_READ_VERSION`] to [`FORMAT_VERSION`] for a parsed header).
     pub format_version: u16,
-    /// Flag bits (see [`FLAG_ZSTD`]).
+    /// Flag bits (see [`FLAG_ZSTD`], [`FLAG_XXH3`]).
     pub flags: u8,
     /// The backend that encoded the payload ([`Backend::id`](crate::Backend::id)).
     pub backend: String,
@@ -100,7 +105,7 @@ pub struct EntryHeader {
     pub call: Option<KeyHash>,
     /// The code version that wrote it (first 16 bytes of its digest), when the writer gave one.
     pub code: Option<[u8; 16]>,
-    /// blake3 of the payload bytes as stored.
+    /// The payload checksum of the bytes as stored ([`payload_checksum`] with this header's flags).
     pub payload_checksum: [u8; 32],
 }
 
@@ -171,7 +176,7 @@ impl fmt::Display for Corrupt {
             Corrupt::UnsupportedVersion { version } => {
                 write!(
                     f,
-                    "entry format version {version} (this build reads version {FORMAT_VERSION})"
+                    "entry format version {version} (this build reads versions {OLDEST_READ_VERSION} to {FORMAT_VERSION})"
                 )
             }
             Corrupt::BadHeader { field } => write!(f, "invalid header field `{field}`"),
@@ -216,6 +221,11 @@ fn header_checksum(prefix: &[u8], var_end: usize) -> [u8; HEADER_SUM_LEN] {
     out
 }
 
+/// Whether this build reads entries of format `version`.
+fn readable_version(version: u16) -> bool {
+    (OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version)
+}
+
 /// Parses and checks the header at the start of a file (`prefix` may be the whole file or only its first bytes, as
 /// long as it holds the variable part). Checks magic, version, field ranges and the header checksum, not the
 /// file's length or the payload: see [`verify`].
@@ -225,7 +235,7 @@ fn header_checksum(prefix: &[u8], var_end: usize) -> [u8; HEADER_SUM_LEN] {
 pub fn parse_header(prefix: &[u8]) -> Result<EntryHeader, Corrupt> {
     if prefix.len() < HEADER_LEN {
         // Short, but say "another version" when it is one: a useful message for a v1 file.
-        if prefix.len() >= 10 && prefix[..8] == MAGIC && u16_at(prefix, 8) != FORMAT_VERSION {
+        if prefix.len() >= 10 && prefix[..8] == MAGIC && !readable_version(u16_at(prefix, 8)) {
             return Err(Corrupt::UnsupportedVersion {
                 version: u16_at(prefix, 8),
             });
@@ -238,7 +248,7 @@ pub fn parse_header(prefix: &[u8]) -> Result<EntryHeader, Corrupt> {
         return Err(Corrupt::BadMagic);
     }
     let version = u16_at(prefix, 8);
-    if version != FORMAT_VERSION {
+    if !readable_version(version) {
         return Err(Corrupt::UnsupportedVersion { version });
     }
     let backend_len = prefix[11] as usize;
@@ -631,19 +641,31 @@ mod tests {
         assert_ne!(payload_checksum(FLAG_XXH3, &longer), full);
     }
 
-    /// This build writes the xxh3 sum, reads entries of either kind, and still refuses a flag it does not know.
+    /// This build writes version 3 with the xxh3 sum, reads version-2 (blake3) entries too, and still refuses a flag
+    /// or a version it does not know.
     #[test]
     fn new_entries_carry_the_xxh3_flag_and_old_blake3_entries_still_verify() {
         let file = sample(Some("f"));
         let (header, payload_at) = verify(&file).expect("valid");
         assert_eq!(header.flags & FLAG_XXH3, FLAG_XXH3);
-        // The same entry as an older build wrote it: flag clear, blake3 of the payload.
+        assert_eq!(header.format_version, 3);
+        // The same entry as an older build wrote it: version 2, flag clear, blake3 of the payload.
         let mut old = file.clone();
+        old[8..10].copy_from_slice(&2u16.to_le_bytes());
         let sum = payload_checksum(0, &old[payload_at..]);
         let flags = old[10] & !FLAG_XXH3;
         seal(&mut old[..payload_at], flags, header.payload_len, &sum);
         let (old_header, _) = verify(&old).expect("a blake3 entry is still valid");
-        assert_eq!(old_header.flags & FLAG_XXH3, 0);
+        assert_eq!((old_header.format_version, old_header.flags & FLAG_XXH3), (2, 0));
+        // A version this build does not know yet: another version, not damage.
+        let mut future = file.clone();
+        future[8..10].copy_from_slice(&4u16.to_le_bytes());
+        let own = payload_checksum(FLAG_XXH3, &future[payload_at..]);
+        seal(&mut future[..payload_at], FLAG_XXH3, header.payload_len, &own);
+        assert!(matches!(
+            verify(&future),
+            Err(Corrupt::UnsupportedVersion { version: 4 })
+        ));
         // Its blake3 sum under the xxh3 flag (or the reverse) is a mismatch, not a pass.
         let mut mixed = file.clone();
         seal(&mut mixed[..payload_at], FLAG_XXH3, header.payload_len, &sum);

@@ -60,8 +60,18 @@ mod tests {
         None
     }
 
+    /// The kernel's count of huge-page faults it could not serve with a huge page (`/proc/vmstat`).
+    fn thp_fallbacks() -> Option<u64> {
+        let vmstat = std::fs::read_to_string("/proc/vmstat").ok()?;
+        vmstat
+            .lines()
+            .find_map(|l| l.strip_prefix("thp_fault_fallback "))
+            .and_then(|n| n.trim().parse().ok())
+    }
+
     /// Where transparent huge pages serve an advised region (`enabled` and `defrag` not `never`), an advised
-    /// vector written after the advice is backed by huge pages; the values are untouched either way.
+    /// vector written after the advice is backed by huge pages, or the kernel tried and fell back (memory too
+    /// fragmented: it counts that); the values are untouched either way. Without the advice neither happens here.
     #[test]
     fn an_advised_vector_is_backed_by_huge_pages_where_the_kernel_allows() {
         let thp = |f: &str| std::fs::read_to_string(format!("/sys/kernel/mm/transparent_hugepage/{f}")).ok();
@@ -73,6 +83,7 @@ mod tests {
             eprintln!("transparent huge pages off for advised regions here ({enabled:?}, {defrag:?})");
             return;
         }
+        let fallbacks = thp_fallbacks();
         let mut v = vec![0u64; (64 << 20) / 8];
         advise(&mut v);
         for (i, x) in v.iter_mut().enumerate() {
@@ -80,7 +91,14 @@ mod tests {
         }
         let addr = v.as_ptr() as usize + (32 << 20);
         let huge = huge_kb_at(addr).expect("the vector's mapping in /proc/self/smaps");
-        assert!(huge >= 2048, "{huge} kB of huge pages behind a 64 MiB advised vector");
+        let fell_back = matches!((fallbacks, thp_fallbacks()), (Some(a), Some(b)) if b > a);
+        assert!(
+            huge >= 2048 || fell_back,
+            "{huge} kB of huge pages behind a 64 MiB advised vector, and no huge-page fault fell back"
+        );
+        if huge < 2048 {
+            eprintln!("the kernel fell back to small pages (fragmented memory): the advice was taken");
+        }
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
     }
 

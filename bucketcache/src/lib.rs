@@ -88,11 +88,11 @@
 //! <bucket dir>/functions-v1/<32 hex digits of the function path's hash>  (code versions seen: miss reasons)
 //! ```
 //!
-//! The `entries-v2` directory names the entry format version, so a future format never misreads an old file (and
-//! entries of format 1, in `entries-v2`, are ignored by this build). Each entry file holds a 176-byte header
+//! The `entries-v2` directory names the entry layout, so a future layout never misreads an old file (entries of
+//! format 1, in `entries-v1`, are ignored by this build; formats 2 and 3 share the layout, and this build reads both). Each entry file holds a 176-byte header
 //! (magic `BKTCACHE`, format version, backend id, function path, written and expiry times, payload length, the
-//! value's computation time, key hash, a code-independent call hash, the code version, a blake3 checksum of the
-//! payload, and a checksum of the header itself) and the payload; see [`entry`] for the byte layout. Writes go to a temporary file (`.tmp-<pid>-<random>`) in the same directory and
+//! value's computation time, key hash, a code-independent call hash, the code version, a checksum of the payload
+//! (piecewise xxh3; blake3 in entries of format 2), and a checksum of the header itself) and the payload; see [`entry`] for the byte layout. Writes go to a temporary file (`.tmp-<pid>-<random>`) in the same directory and
 //! are renamed into place, so a reader in any process sees the old entry or the new one, never a torn one.
 //! Directories are created with mode 0700 and files with 0600 on Unix: the cache holds your values, in clear.
 //!
