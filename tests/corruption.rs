@@ -80,8 +80,8 @@ fn every_corruption_is_a_miss<B: Backend>(backend: B) {
         .collect();
     assert_eq!(f.read_with(&garbage, "garbage"), None);
     let mut other_version = f.good.clone();
-    other_version[8] = 3;
-    assert_eq!(f.read_with(&other_version, "format version 3"), None);
+    other_version[8] = 4;
+    assert_eq!(f.read_with(&other_version, "format version 4"), None);
 
     // The next write replaces the corrupt file.
     std::fs::write(&f.path, b"junk").expect("write");
