@@ -102,6 +102,44 @@ fn a_value_larger_than_an_eighth_of_the_memory_tier_is_not_kept_in_it() {
     );
 }
 
+/// Writes `good` (a valid entry of `value` under key "k") back with one byte flipped at each of `flips`, then
+/// truncated by `cut` bytes and extended by `grow`: each must read as a miss, never an error or a wrong value; then
+/// intact again: a hit with `value`.
+fn damage_is_a_miss(
+    bucket: &Bucket,
+    path: &std::path::Path,
+    good: &[u8],
+    value: &[f64],
+    flips: &[usize],
+    cut: usize,
+    grow: usize,
+) {
+    for &at in flips {
+        let mut bad = good.to_vec();
+        bad[at] ^= 0x10;
+        std::fs::write(path, &bad).expect("write");
+        assert_eq!(
+            bucket
+                .get::<Vec<f64>>("k")
+                .expect("a damaged entry is a miss, not an error"),
+            None,
+            "flip at {at}"
+        );
+    }
+    if cut > 0 {
+        std::fs::write(path, &good[..good.len() - cut]).expect("write");
+        assert!(bucket.get::<Vec<f64>>("k").expect("get").is_none(), "truncated");
+    }
+    if grow > 0 {
+        let mut longer = good.to_vec();
+        longer.extend(std::iter::repeat_n(0u8, grow));
+        std::fs::write(path, &longer).expect("write");
+        assert!(bucket.get::<Vec<f64>>("k").expect("get").is_none(), "extended");
+    }
+    std::fs::write(path, good).expect("write");
+    assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(value));
+}
+
 #[test]
 fn a_damaged_streamed_entry_is_a_miss_never_a_wrong_value() {
     let _s = serial();
@@ -112,29 +150,16 @@ fn a_damaged_streamed_entry_is_a_miss_never_a_wrong_value() {
     let path = bucket.entry_path(&bucket.key_hash("k").expect("hash"));
     let good = std::fs::read(&path).expect("read");
 
-    // One flipped bit in the middle of the floats still decodes: only the checksum can tell.
-    for at in [good.len() / 2, good.len() - 1, 300] {
-        let mut bad = good.clone();
-        bad[at] ^= 0x10;
-        std::fs::write(&path, &bad).expect("write");
-        assert_eq!(
-            bucket
-                .get::<Vec<f64>>("k")
-                .expect("a damaged entry is a miss, not an error"),
-            None,
-            "flip at {at}"
-        );
-    }
-    // Truncated, extended.
-    std::fs::write(&path, &good[..good.len() - 8]).expect("write");
-    assert!(bucket.get::<Vec<f64>>("k").expect("get").is_none(), "truncated");
-    let mut longer = good.clone();
-    longer.extend_from_slice(&[0; 8]);
-    std::fs::write(&path, &longer).expect("write");
-    assert!(bucket.get::<Vec<f64>>("k").expect("get").is_none(), "extended");
-    // Intact again: a hit.
-    std::fs::write(&path, &good).expect("write");
-    assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(&value[..]));
+    // One flipped bit in the middle of the floats still decodes: only the checksum can tell. Truncated, extended.
+    damage_is_a_miss(
+        &bucket,
+        &path,
+        &good,
+        &value,
+        &[good.len() / 2, good.len() - 1, 300],
+        8,
+        8,
+    );
 }
 
 #[test]
@@ -280,27 +305,22 @@ fn a_damaged_entry_checksummed_on_the_helper_thread_is_a_miss() {
     let path = bucket.entry_path(&bucket.key_hash("k").expect("hash"));
     let good = std::fs::read(&path).expect("read");
     assert!(good.len() > 12 * MIB);
-    for at in [
-        300,
-        2 * MIB,
-        5 * MIB + 17,
-        good.len() / 2,
-        good.len() - MIB,
-        good.len() - 1,
-    ] {
-        let mut bad = good.clone();
-        bad[at] ^= 0x04;
-        std::fs::write(&path, &bad).expect("write");
-        assert_eq!(
-            bucket
-                .get::<Vec<f64>>("k")
-                .expect("a damaged entry is a miss, not an error"),
-            None,
-            "flip at {at}"
-        );
-    }
-    std::fs::write(&path, &good).expect("write");
-    assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(&value[..]));
+    damage_is_a_miss(
+        &bucket,
+        &path,
+        &good,
+        &value,
+        &[
+            300,
+            2 * MIB,
+            5 * MIB + 17,
+            good.len() / 2,
+            good.len() - MIB,
+            good.len() - 1,
+        ],
+        0,
+        0,
+    );
 }
 
 /// Past 16 MiB a flat vector is loaded by every core at once, each reading and hashing 4 MiB pieces
@@ -317,32 +337,21 @@ fn a_flat_vector_loaded_across_cores_is_exact_and_a_damaged_one_is_a_miss() {
     let path = bucket.entry_path(&bucket.key_hash("k").expect("hash"));
     let good = std::fs::read(&path).expect("read");
     let payload_at = bucketcache::entry::verify(&good).expect("valid").1;
-    for at in [
-        payload_at,
-        payload_at + 4 * MIB - 1,
-        payload_at + 4 * MIB,
-        payload_at + 13 * MIB + 3,
-        good.len() - 1,
-    ] {
-        let mut bad = good.clone();
-        bad[at] ^= 0x08;
-        std::fs::write(&path, &bad).expect("write");
-        assert_eq!(
-            bucket
-                .get::<Vec<f64>>("k")
-                .expect("a damaged entry is a miss, not an error"),
-            None,
-            "flip at {at}"
-        );
-    }
-    std::fs::write(&path, &good[..good.len() - 3]).expect("write");
-    assert!(bucket.get::<Vec<f64>>("k").expect("get").is_none(), "truncated");
-    let mut longer = good.clone();
-    longer.push(0);
-    std::fs::write(&path, &longer).expect("write");
-    assert!(bucket.get::<Vec<f64>>("k").expect("get").is_none(), "extended");
-    std::fs::write(&path, &good).expect("write");
-    assert_eq!(bucket.get::<Vec<f64>>("k").expect("get").as_deref(), Some(&value[..]));
+    damage_is_a_miss(
+        &bucket,
+        &path,
+        &good,
+        &value,
+        &[
+            payload_at,
+            payload_at + 4 * MIB - 1,
+            payload_at + 4 * MIB,
+            payload_at + 13 * MIB + 3,
+            good.len() - 1,
+        ],
+        3,
+        1,
+    );
 }
 
 /// Entry files written from the documented format by the forge (not by the crate's writer): format 3 (the

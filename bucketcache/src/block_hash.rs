@@ -58,10 +58,10 @@ impl Worker {
     }
 }
 
-/// A slice at least this big, hashed on the caller's thread, is split across idle cores (blake3's `update_rayon`: the
-/// same hash; a core that is busy just leaves the work to the caller). Blocks of a stream stay below it: split per
-/// 128-512 KiB block, the joins cost what they saved.
-const PARALLEL_FROM: usize = 1 << 20;
+// A slice at least PARALLEL_FROM bytes, hashed on the caller's thread, is split across idle cores (blake3's
+// `update_rayon`: the same hash), as in `tree_hash.rs`. Blocks of a stream stay below it: split per 128-512 KiB
+// block, the joins cost what they saved.
+use crate::tree_hash::PARALLEL_FROM;
 
 /// `h.update(bytes)`, in parallel for a big `bytes`.
 #[inline]

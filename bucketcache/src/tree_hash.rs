@@ -25,7 +25,7 @@ use blake3::hazmat::{self, ChainingValue, HasherExt, Mode};
 pub(crate) const UNIT: usize = 128 * 1024;
 
 /// A borrowed slice at least this big is hashed with `update_rayon` (the same hash; idle cores help).
-const PARALLEL_FROM: usize = 1 << 20;
+pub(crate) const PARALLEL_FROM: usize = 1 << 20;
 
 /// Most helper threads started for one stream (beside the caller's own thread).
 const MAX_HELPERS: usize = 2;
